@@ -1,0 +1,22 @@
+//! Stratus: a single-threaded key-value server that speaks Skyhash 1.0, the protocol of
+//! Skytable 0.6, and answers its 19 actions as skyd 0.6.4 does.
+//!
+//! # Layout
+//!
+//! - [`protocol`]: Skyhash 1.0 framing. An incremental query parser and the response encoder,
+//!   both pure functions over bytes.
+//! - [`action`]: the 19 actions. Name lookup, arity, the write/read split checked in one place
+//!   for poisoning, and execution against the table.
+//! - [`table`]: the in-memory table with the running figures persistence needs.
+//! - [`config`]: command-line flags and the TOML configuration file, validated into a `Config`.
+//! - [`server`]: the only module that does network I/O: one mio readiness loop for the
+//!   listener, the connections, signals and timers.
+//! - [`logger`]: timestamped log lines on stderr; [`utc`]: the calendar arithmetic behind them.
+
+pub mod action;
+pub mod config;
+pub mod logger;
+pub mod protocol;
+pub mod server;
+pub mod table;
+pub mod utc;

@@ -1,0 +1,53 @@
+//! Skyhash 1.0, the wire protocol of Skytable 0.6: queries in, responses out, as pure functions
+//! over byte slices. `parse` frames and validates queries incrementally; `write` encodes
+//! response elements. This module knows nothing of sockets, the table or the actions.
+
+pub mod parse;
+pub mod write;
+
+pub use parse::{Args, Element, ParsedQuery, ProtocolError, QueryParser};
+
+/// Numeric response codes, sent as `!1\n<code>\n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ResponseCode {
+    /// Success with nothing to return.
+    Okay = 0,
+    /// The key does not exist.
+    Nil = 1,
+    /// The key already exists.
+    OverwriteError = 2,
+    /// Wrong number of arguments for the action.
+    ActionError = 3,
+    /// Malformed query.
+    PacketError = 4,
+    /// The server cannot do this now: writes while poisoned, a failed snapshot.
+    ServerError = 5,
+    /// Wrong data type: not a flat array, or an argument of the wrong kind.
+    Wrongtype = 7,
+}
+
+/// Error texts, sent as `!<len>\n<text>\n`. The first four are skyd 0.6.4's.
+pub mod error_text {
+    pub const UNKNOWN_ACTION: &str = "Unknown action";
+    pub const SNAPSHOT_DISABLED: &str = "err-snapshot-disabled";
+    pub const SNAPSHOT_BUSY: &str = "err-snapshot-busy";
+    pub const INVALID_SNAPSHOT_NAME: &str = "err-invalid-snapshot-name";
+    /// Ours: the query exceeded the configured size limit; the connection is then closed.
+    pub const QUERY_TOO_LARGE: &str = "err-query-too-large";
+}
+
+/// The complete response (`*1\n` and one element) that answers a malformed query before the
+/// connection is closed.
+pub fn error_response(error: &ProtocolError, out: &mut Vec<u8>) {
+    write::query_header(out, 1);
+    match error {
+        ProtocolError::UnexpectedByte { .. } | ProtocolError::EmptyQuery => {
+            write::code(out, ResponseCode::PacketError)
+        }
+        ProtocolError::BadNumber { .. } | ProtocolError::UnknownType { .. } => {
+            write::code(out, ResponseCode::Wrongtype)
+        }
+        ProtocolError::TooLarge { .. } => write::error_text(out, error_text::QUERY_TOO_LARGE),
+    }
+}

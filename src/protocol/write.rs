@@ -1,0 +1,128 @@
+//! Skyhash 1.0 response encoding: appends response elements to an output buffer.
+//!
+//! Every function writes one complete, LF-terminated element (or a container header whose
+//! elements the caller writes next). Nothing here allocates beyond growing the output buffer,
+//! and nothing does I/O: the server decides when the buffer reaches the socket.
+
+use super::ResponseCode;
+
+/// Longest decimal rendering of a u64 (18446744073709551615).
+const U64_MAX_DIGITS: usize = 20;
+
+/// `*<count>\n`: the header of a response to a query with `count` elements.
+pub fn query_header(out: &mut Vec<u8>, count: usize) {
+    header(out, b'*', count as u64);
+}
+
+/// `!1\n<code>\n`.
+pub fn code(out: &mut Vec<u8>, code: ResponseCode) {
+    out.extend_from_slice(&[b'!', b'1', b'\n', b'0' + code as u8, b'\n']);
+}
+
+/// `!<len>\n<text>\n`: an error described by text, such as `Unknown action`.
+pub fn error_text(out: &mut Vec<u8>, text: &str) {
+    header(out, b'!', text.len() as u64);
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'\n');
+}
+
+/// `+<len>\n<bytes>\n`.
+pub fn string(out: &mut Vec<u8>, bytes: &[u8]) {
+    header(out, b'+', bytes.len() as u64);
+    out.extend_from_slice(bytes);
+    out.push(b'\n');
+}
+
+/// `:<digit count>\n<digits>\n`.
+pub fn unsigned(out: &mut Vec<u8>, value: u64) {
+    let mut digits = [0u8; U64_MAX_DIGITS];
+    let text = decimal(value, &mut digits);
+    header(out, b':', text.len() as u64);
+    out.extend_from_slice(text);
+    out.push(b'\n');
+}
+
+/// `&<count>\n`: the caller then writes `count` elements of any type.
+pub fn array_header(out: &mut Vec<u8>, count: usize) {
+    header(out, b'&', count as u64);
+}
+
+/// `_<count>\n`: the caller then writes `count` strings.
+pub fn flat_array_header(out: &mut Vec<u8>, count: usize) {
+    header(out, b'_', count as u64);
+}
+
+/// A simple query carrying one action, as a client sends it: `*1\n_<n>\n` then each part as a
+/// string. For tools and tests that act as clients.
+pub fn action_query(out: &mut Vec<u8>, parts: &[&[u8]]) {
+    query_header(out, 1);
+    flat_array_header(out, parts.len());
+    for part in parts {
+        string(out, part);
+    }
+}
+
+fn header(out: &mut Vec<u8>, symbol: u8, number: u64) {
+    let mut digits = [0u8; U64_MAX_DIGITS];
+    out.push(symbol);
+    out.extend_from_slice(decimal(number, &mut digits));
+    out.push(b'\n');
+}
+
+/// Renders `value` in decimal into the end of `digits` and returns that part.
+fn decimal(mut value: u64, digits: &mut [u8; U64_MAX_DIGITS]) -> &[u8] {
+    let mut start = U64_MAX_DIGITS;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            return &digits[start..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut out = Vec::new();
+        f(&mut out);
+        out
+    }
+
+    #[test]
+    fn codes_are_single_digit_elements() {
+        assert_eq!(written(|o| code(o, ResponseCode::Okay)), b"!1\n0\n");
+        assert_eq!(written(|o| code(o, ResponseCode::Wrongtype)), b"!1\n7\n");
+    }
+
+    #[test]
+    fn unsigned_counts_digits() {
+        assert_eq!(written(|o| unsigned(o, 0)), b":1\n0\n");
+        assert_eq!(written(|o| unsigned(o, 3)), b":1\n3\n");
+        assert_eq!(written(|o| unsigned(o, 10)), b":2\n10\n");
+        assert_eq!(
+            written(|o| unsigned(o, u64::MAX)),
+            b":20\n18446744073709551615\n"
+        );
+    }
+
+    #[test]
+    fn strings_and_containers() {
+        assert_eq!(written(|o| string(o, b"100")), b"+3\n100\n");
+        assert_eq!(written(|o| string(o, b"")), b"+0\n\n");
+        assert_eq!(
+            written(|o| error_text(o, "Unknown action")),
+            b"!14\nUnknown action\n"
+        );
+        assert_eq!(written(|o| array_header(o, 2)), b"&2\n");
+        assert_eq!(written(|o| flat_array_header(o, 0)), b"_0\n");
+        assert_eq!(written(|o| query_header(o, 12)), b"*12\n");
+        assert_eq!(
+            written(|o| action_query(o, &[b"SET", b"x", b"100"])),
+            b"*1\n_3\n+3\nSET\n+1\nx\n+3\n100\n"
+        );
+    }
+}
