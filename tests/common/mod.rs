@@ -1,0 +1,703 @@
+//! Black-box harness shared by every integration test: starts the real `stratus` binary in its
+//! own temporary directory on an ephemeral port, collects its log lines, and offers raw-socket
+//! and `skytable` client helpers that assert exact bytes. It never sleeps to "let the server
+//! start": it waits for the `Server started on` log line. Timeouts are generous for what must
+//! happen (a loaded 2-core machine) and short only for asserting that something does not happen.
+//! Each test binary uses a different subset of these helpers, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use skytable::{Element, Query, RespCode, Response};
+use tempfile::TempDir;
+
+/// How long anything that must happen may take (start-up, a response, an exit).
+pub const PATIENCE: Duration = Duration::from_secs(10);
+/// How long we watch for something that must NOT happen (a response, a close).
+pub const SILENCE: Duration = Duration::from_millis(300);
+/// A server still alive after this long is killed, so a hung client call fails instead of
+/// hanging the whole test run.
+const WATCHDOG: Duration = Duration::from_secs(240);
+/// The log line that announces the listening address.
+pub const STARTED_MARKER: &str = "Server started on: skyhash://";
+
+const BINARY: &str = env!("CARGO_BIN_EXE_stratus");
+
+/// Lines of one output stream of the child, filled by a reader thread.
+#[derive(Clone, Default)]
+struct Lines {
+    inner: Arc<(Mutex<LinesState>, Condvar)>,
+}
+
+#[derive(Default)]
+struct LinesState {
+    lines: Vec<String>,
+    closed: bool,
+}
+
+impl Lines {
+    fn drain_from(&self, source: impl Read + Send + 'static) -> JoinHandle<()> {
+        let lines = self.clone();
+        thread::spawn(move || {
+            let mut reader = BufReader::new(source);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&line);
+                        lines.push(text.trim_end_matches(['\n', '\r']).to_owned());
+                    }
+                }
+            }
+            let (state, changed) = &*lines.inner;
+            state.lock().unwrap().closed = true;
+            changed.notify_all();
+        })
+    }
+
+    fn push(&self, line: String) {
+        let (state, changed) = &*self.inner;
+        state.lock().unwrap().lines.push(line);
+        changed.notify_all();
+    }
+
+    fn snapshot(&self) -> Vec<String> {
+        self.inner.0.lock().unwrap().lines.clone()
+    }
+
+    /// Waits until a line at index >= `from` satisfies `wanted`; returns it, or None if the
+    /// stream closed or the timeout passed first.
+    fn wait_for(
+        &self,
+        from: usize,
+        timeout: Duration,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let (state, changed) = &*self.inner;
+        let mut guard = state.lock().unwrap();
+        loop {
+            if let Some(line) = guard.lines.iter().skip(from).find(|line| wanted(line)) {
+                return Some(line.clone());
+            }
+            let now = Instant::now();
+            if guard.closed || now >= deadline {
+                return None;
+            }
+            guard = changed.wait_timeout(guard, deadline - now).unwrap().0;
+        }
+    }
+
+    fn wait_closed(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (state, changed) = &*self.inner;
+        let mut guard = state.lock().unwrap();
+        while !guard.closed {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            guard = changed.wait_timeout(guard, deadline - now).unwrap().0;
+        }
+        true
+    }
+}
+
+/// Where and how to run the binary. `new()` gives a fresh temporary directory as cwd and the
+/// default arguments `--noart -p 0 --data-dir <dir>/data`; `exact_args()` drops the defaults.
+pub struct ServerBuilder {
+    dir: TempDir,
+    args: Vec<String>,
+    default_args: bool,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServerBuilder {
+    pub fn new() -> Self {
+        ServerBuilder {
+            dir: tempfile::Builder::new()
+                .prefix("stratus-test-")
+                .tempdir()
+                .expect("create a temporary directory"),
+            args: Vec::new(),
+            default_args: true,
+        }
+    }
+
+    /// The directory the server runs in (its cwd).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file into the server's directory and returns its absolute path.
+    pub fn write_file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).expect("write a file into the test directory");
+        path
+    }
+
+    /// Appends arguments after the default ones.
+    pub fn args<S: AsRef<str>>(mut self, args: &[S]) -> Self {
+        self.args
+            .extend(args.iter().map(|arg| arg.as_ref().to_owned()));
+        self
+    }
+
+    /// Runs the binary with exactly the given arguments (no `--noart -p 0 --data-dir`).
+    pub fn exact_args<S: AsRef<str>>(mut self, args: &[S]) -> Self {
+        self.default_args = false;
+        self.args(args)
+    }
+
+    fn full_args(&self) -> Vec<String> {
+        let mut all = Vec::new();
+        if self.default_args {
+            let data_dir = self.dir.path().join("data");
+            all.extend([
+                "--noart".to_owned(),
+                "-p".to_owned(),
+                "0".to_owned(),
+                "--data-dir".to_owned(),
+                data_dir.to_string_lossy().into_owned(),
+            ]);
+        }
+        all.extend(self.args.iter().cloned());
+        all
+    }
+
+    fn spawn(&self) -> (Child, Lines, Lines, Vec<JoinHandle<()>>) {
+        let mut child = Command::new(BINARY)
+            .args(self.full_args())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the stratus binary");
+        let stdout = Lines::default();
+        let stderr = Lines::default();
+        let readers = vec![
+            stdout.drain_from(child.stdout.take().expect("piped stdout")),
+            stderr.drain_from(child.stderr.take().expect("piped stderr")),
+        ];
+        (child, stdout, stderr, readers)
+    }
+
+    /// Starts the server and waits (up to 10 s) for the `Server started on` line.
+    pub fn start(self) -> TestServer {
+        let (mut child, stdout, stderr, readers) = self.spawn();
+        let line = stderr.wait_for(0, PATIENCE, |line| line.contains(STARTED_MARKER));
+        let Some(line) = line else {
+            let _ = child.kill();
+            let status = child.wait().ok();
+            stderr.wait_closed(PATIENCE);
+            panic!(
+                "server (args {:?}) did not log {STARTED_MARKER:?} within {PATIENCE:?}; \
+                 exit status {status:?}\n--- stderr ---\n{}\n--- stdout ---\n{}",
+                self.full_args(),
+                stderr.snapshot().join("\n"),
+                stdout.snapshot().join("\n"),
+            );
+        };
+        let (host, port) = parse_listen_address(&line);
+        let watchdog = start_watchdog(child.id());
+        TestServer {
+            child,
+            host,
+            port,
+            builder: self,
+            stdout,
+            stderr,
+            readers,
+            watchdog: Some(watchdog),
+        }
+    }
+
+    /// Runs the binary expecting it to exit by itself (flag errors, `--help`, `--version`).
+    /// A process that logs `Server started on` or is still running after 10 s is killed and
+    /// reported through `RunOutput::started` / `RunOutput::status == None`.
+    pub fn run_to_exit(self) -> RunOutput {
+        let (mut child, stdout, stderr, readers) = self.spawn();
+        let deadline = Instant::now() + PATIENCE;
+        let mut started = false;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("poll the child") {
+                break Some(status);
+            }
+            if stderr
+                .wait_for(0, Duration::ZERO, |line| line.contains(STARTED_MARKER))
+                .is_some()
+            {
+                started = true;
+            }
+            if started || Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        stdout.wait_closed(PATIENCE);
+        stderr.wait_closed(PATIENCE);
+        for reader in readers {
+            let _ = reader.join();
+        }
+        RunOutput {
+            args: self.full_args(),
+            status,
+            started,
+            stdout: stdout.snapshot().join("\n"),
+            stderr: stderr.snapshot().join("\n"),
+        }
+    }
+}
+
+/// Parses `... Server started on: skyhash://127.0.0.1:2003` (or `[::1]:2003`, possibly followed
+/// by more text) into host and port.
+fn parse_listen_address(line: &str) -> (String, u16) {
+    let start = line.find(STARTED_MARKER).expect("marker present") + STARTED_MARKER.len();
+    let address = line[start..]
+        .split_whitespace()
+        .next()
+        .unwrap_or_else(|| panic!("no address after the marker in {line:?}"));
+    let (host, port) = address
+        .rsplit_once(':')
+        .unwrap_or_else(|| panic!("no port in the address of {line:?}"));
+    let port = port
+        .parse()
+        .unwrap_or_else(|_| panic!("port in {line:?} is not a u16"));
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (host.to_owned(), port)
+}
+
+/// Kills the process by pid after `WATCHDOG` unless the sender is dropped first.
+fn start_watchdog(pid: u32) -> mpsc::Sender<()> {
+    let (cancel, cancelled) = mpsc::channel::<()>();
+    thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(WATCHDOG) {
+            eprintln!("watchdog: server pid {pid} still running after {WATCHDOG:?}, killing it");
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    });
+    cancel
+}
+
+/// What a run of the binary that was expected to exit by itself produced.
+#[derive(Debug)]
+pub struct RunOutput {
+    pub args: Vec<String>,
+    /// None: it did not exit by itself (killed after a timeout or after it started serving).
+    pub status: Option<ExitStatus>,
+    /// It logged `Server started on`, i.e. it accepted the arguments and started serving.
+    pub started: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl RunOutput {
+    /// Asserts the process exited by itself with `code`.
+    pub fn assert_exit_code(&self, code: i32) {
+        assert!(
+            !self.started,
+            "the server started serving with args {:?} but should have exited with {code}\n{}",
+            self.args,
+            self.describe()
+        );
+        let status = self.status.unwrap_or_else(|| {
+            panic!(
+                "the process did not exit within {PATIENCE:?} (args {:?})\n{}",
+                self.args,
+                self.describe()
+            )
+        });
+        assert_eq!(
+            status.code(),
+            Some(code),
+            "wrong exit status for args {:?}\n{}",
+            self.args,
+            self.describe()
+        );
+    }
+
+    /// Asserts exit status 1 and an ERROR log line on stderr containing `text`.
+    pub fn assert_error(&self, text: &str) {
+        self.assert_exit_code(1);
+        assert!(
+            self.stderr
+                .lines()
+                .any(|line| line.contains("ERROR") && line.contains(text)),
+            "no ERROR line containing {text:?} on stderr (args {:?})\n{}",
+            self.args,
+            self.describe()
+        );
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "status: {:?}\n--- stderr ---\n{}\n--- stdout ---\n{}",
+            self.status, self.stderr, self.stdout
+        )
+    }
+}
+
+/// A running server; killed when dropped.
+pub struct TestServer {
+    child: Child,
+    pub host: String,
+    pub port: u16,
+    builder: ServerBuilder,
+    stdout: Lines,
+    stderr: Lines,
+    readers: Vec<JoinHandle<()>>,
+    watchdog: Option<mpsc::Sender<()>>,
+}
+
+impl TestServer {
+    /// A server with the default arguments.
+    pub fn start() -> TestServer {
+        ServerBuilder::new().start()
+    }
+
+    /// A server with the default arguments followed by `extra`.
+    pub fn start_with(extra: &[&str]) -> TestServer {
+        ServerBuilder::new().args(extra).start()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.builder.dir()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A connected `skytable` 0.4.0 client.
+    pub fn client(&self) -> skytable::Connection {
+        skytable::Connection::new(&self.host, self.port).unwrap_or_else(|error| {
+            panic!("client connect to {}:{}: {error}", self.host, self.port)
+        })
+    }
+
+    /// A raw TCP connection with a read timeout of `PATIENCE` and Nagle disabled.
+    pub fn raw(&self) -> TcpStream {
+        let stream = TcpStream::connect((self.host.as_str(), self.port))
+            .unwrap_or_else(|error| panic!("raw connect to {}:{}: {error}", self.host, self.port));
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.set_write_timeout(Some(PATIENCE)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream
+    }
+
+    /// Stderr lines so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.stderr.snapshot()
+    }
+
+    /// Stdout lines so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.snapshot()
+    }
+
+    /// Waits for a stderr line containing `needle`; panics with the log on timeout.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        self.wait_for_log_after(0, needle, timeout)
+    }
+
+    /// Like `wait_for_log`, but only considers lines with index >= `from` (see `logs().len()`).
+    pub fn wait_for_log_after(&self, from: usize, needle: &str, timeout: Duration) -> String {
+        self.stderr
+            .wait_for(from, timeout, |line| line.contains(needle))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no stderr line containing {needle:?} (after line {from}) within {timeout:?}\n\
+                     --- stderr ---\n{}",
+                    self.logs().join("\n")
+                )
+            })
+    }
+
+    /// Waits for any stdout line; None if none arrived within `timeout`.
+    pub fn wait_for_stdout(&self, timeout: Duration) -> Option<String> {
+        self.stdout.wait_for(0, timeout, |_| true)
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`) with the `kill` command.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// Waits for the process to exit by itself; panics with the log after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the child") {
+                // The pipes close when the process (and any child it forked) is gone.
+                self.stderr.wait_closed(PATIENCE);
+                self.stdout.wait_closed(PATIENCE);
+                return status;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "server did not exit within {timeout:?}\n--- stderr ---\n{}",
+                    self.logs().join("\n")
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.watchdog.take();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw byte helpers
+
+/// Writes all bytes.
+pub fn send(stream: &mut TcpStream, bytes: &[u8]) {
+    stream
+        .write_all(bytes)
+        .unwrap_or_else(|error| panic!("write of {} bytes failed: {error}", bytes.len()));
+}
+
+/// Renders bytes as an escaped string (`\n`, `\xff`, ...).
+pub fn escape(bytes: &[u8]) -> String {
+    bytes.escape_ascii().to_string()
+}
+
+/// Escaped rendering that stays readable for large buffers: short buffers in full, long ones
+/// as a window around `focus`.
+fn escape_around(bytes: &[u8], focus: usize) -> String {
+    const WINDOW: usize = 120;
+    if bytes.len() <= 2 * WINDOW {
+        return format!("\"{}\"", escape(bytes));
+    }
+    let start = focus.saturating_sub(WINDOW / 2).min(bytes.len());
+    let end = (start + WINDOW).min(bytes.len());
+    format!(
+        "[{} bytes] ...\"{}\"... (bytes {start}..{end})",
+        bytes.len(),
+        escape(&bytes[start..end])
+    )
+}
+
+/// Reads up to `count` bytes (fewer on EOF, error or timeout); never reads past `count`.
+/// Interrupted reads are retried within the same deadline.
+pub fn read_up_to(stream: &mut TcpStream, count: usize, timeout: Duration) -> (Vec<u8>, String) {
+    let deadline = Instant::now() + timeout;
+    let mut received = Vec::with_capacity(count);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let ending = loop {
+        if received.len() >= count {
+            break String::from("complete");
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break format!("timed out after {timeout:?}");
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        let wanted = (count - received.len()).min(chunk.len());
+        match stream.read(&mut chunk[..wanted]) {
+            Ok(0) => break String::from("connection closed by the server (EOF)"),
+            Ok(read) => received.extend_from_slice(&chunk[..read]),
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break format!("timed out after {timeout:?}");
+            }
+            Err(error) => break format!("read error: {error}"),
+        }
+    };
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    (received, ending)
+}
+
+/// Reads exactly `expected.len()` bytes (waiting up to 10 s) and asserts they equal `expected`.
+pub fn expect_exact(stream: &mut TcpStream, expected: &[u8]) {
+    let (received, ending) = read_up_to(stream, expected.len(), PATIENCE);
+    if received != expected {
+        let first_difference = received
+            .iter()
+            .zip(expected)
+            .position(|(a, b)| a != b)
+            .unwrap_or(received.len().min(expected.len()));
+        panic!(
+            "response mismatch ({ending}); first difference at byte {first_difference}\n\
+             expected: {}\n  actual: {}",
+            escape_around(expected, first_difference),
+            escape_around(&received, first_difference),
+        );
+    }
+}
+
+/// Asserts the server closes the connection within 10 s without sending anything more.
+/// A reset (the server closed with our bytes still unread) also counts as closed.
+pub fn expect_eof(stream: &mut TcpStream) {
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buffer = [0u8; 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return,
+            Ok(read) => panic!(
+                "expected the server to close the connection, got more bytes: \"{}\"",
+                escape(&buffer[..read])
+            ),
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(error) if error.kind() == ErrorKind::ConnectionReset => return,
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                panic!("the server did not close the connection within {PATIENCE:?}")
+            }
+            Err(error) => panic!("expected EOF, got read error: {error}"),
+        }
+    }
+}
+
+/// Asserts nothing arrives (and the connection is not closed) for `SILENCE`.
+/// A timed read can be interrupted (EINTR) on a loaded machine; it is retried until the window
+/// has passed.
+pub fn expect_silence(stream: &mut TcpStream) {
+    let deadline = Instant::now() + SILENCE;
+    let mut buffer = [0u8; 1024];
+    let outcome = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break Ok(None);
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buffer) {
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break Ok(None);
+            }
+            Err(error) => break Err(error),
+            Ok(read) => break Ok(Some(read)),
+        }
+    };
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    match outcome {
+        Ok(None) => {}
+        Ok(Some(0)) => panic!("expected silence, but the server closed the connection"),
+        Ok(Some(read)) => panic!(
+            "expected no response yet, got \"{}\"",
+            escape(&buffer[..read])
+        ),
+        Err(error) => panic!("expected silence, got read error: {error}"),
+    }
+}
+
+/// Sends `query` and asserts the response is exactly `expected`.
+pub fn exchange(stream: &mut TcpStream, query: &[u8], expected: &[u8]) {
+    send(stream, query);
+    expect_exact(stream, expected);
+}
+
+pub const HEYA: &[u8] = b"*1\n_1\n+4\nHEYA\n";
+pub const HEY: &[u8] = b"*1\n+4\nHEY!\n";
+
+/// Asserts the connection still works: HEYA is answered with HEY!.
+pub fn assert_usable(stream: &mut TcpStream) {
+    exchange(stream, HEYA, HEY);
+}
+
+/// The flat-array element `_N\n+len\narg\n...` for the given arguments.
+pub fn flat_array(args: &[&[u8]]) -> Vec<u8> {
+    let mut bytes = format!("_{}\n", args.len()).into_bytes();
+    for arg in args {
+        bytes.extend_from_slice(format!("+{}\n", arg.len()).as_bytes());
+        bytes.extend_from_slice(arg);
+        bytes.push(b'\n');
+    }
+    bytes
+}
+
+/// A simple query `*1\n` + flat array, exactly as the skytable client encodes it.
+pub fn simple_query(args: &[&[u8]]) -> Vec<u8> {
+    let mut bytes = b"*1\n".to_vec();
+    bytes.extend(flat_array(args));
+    bytes
+}
+
+/// The string response element `+len\nbytes\n`.
+pub fn string_element(value: &[u8]) -> Vec<u8> {
+    let mut bytes = format!("+{}\n", value.len()).into_bytes();
+    bytes.extend_from_slice(value);
+    bytes.push(b'\n');
+    bytes
+}
+
+/// A complete simple response: `*1\n` + element.
+pub fn simple_response(element: &[u8]) -> Vec<u8> {
+    let mut bytes = b"*1\n".to_vec();
+    bytes.extend_from_slice(element);
+    bytes
+}
+
+// ---------------------------------------------------------------------------------------------
+// skytable client helpers
+
+/// Runs `args` as one query through the client and returns the response element.
+pub fn query(con: &mut skytable::Connection, args: &[&str]) -> Element {
+    let query = Query::from(args.to_vec());
+    match con.run_simple_query(&query) {
+        Ok(Response::Item(element)) => element,
+        Ok(other) => panic!("query {args:?}: the client could not parse the response: {other:?}"),
+        Err(error) => panic!("query {args:?}: I/O error {error}"),
+    }
+}
+
+pub fn code(code: RespCode) -> Element {
+    Element::RespCode(code)
+}
+
+pub fn string(value: &str) -> Element {
+    Element::String(value.to_owned())
+}
+
+pub fn int(value: u64) -> Element {
+    Element::UnsignedInt(value)
+}
+
+/// Runs `work` on a thread and returns its result, failing the test if it takes longer than
+/// `timeout` (client calls have no timeout of their own).
+pub fn within<T: Send + 'static>(
+    timeout: Duration,
+    what: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (done, result) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(work());
+    });
+    match result.recv_timeout(timeout) {
+        Ok(value) => value,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: not done within {timeout:?}"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what}: the worker thread panicked"),
+    }
+}
