@@ -288,6 +288,7 @@ fn mupdate_skips_absent_keys() {
     );
 }
 
+/// Also upstream's two "supdate syntax" tests, which really sent MUPDATE (spec §5.1).
 #[test]
 fn mupdate_with_wrong_arity_is_action_error() {
     let (_server, mut con) = fresh();
@@ -417,17 +418,6 @@ fn supdate_with_wrong_arity_is_action_error() {
     assert_eq!(query(&mut con, &["supdate"]), code(RespCode::ActionError));
     assert_eq!(
         query(&mut con, &["supdate", "x", "y", "z"]),
-        code(RespCode::ActionError)
-    );
-}
-
-/// Upstream's two "supdate syntax" tests really sent MUPDATE; kept as in the checklist.
-#[test]
-fn upstream_supdate_syntax_tests_send_mupdate() {
-    let (_server, mut con) = fresh();
-    assert_eq!(query(&mut con, &["mupdate"]), code(RespCode::ActionError));
-    assert_eq!(
-        query(&mut con, &["mupdate", "x", "y", "z"]),
         code(RespCode::ActionError)
     );
 }
