@@ -577,7 +577,7 @@ fn parse_size(text: &str) -> Option<usize> {
 fn format_size(bytes: usize) -> String {
     [(GIB, "G"), (MIB, "M"), (KIB, "K")]
         .into_iter()
-        .find(|&(unit, _)| bytes % unit == 0)
+        .find(|&(unit, _)| bytes.is_multiple_of(unit))
         .map_or_else(
             || bytes.to_string(),
             |(unit, suffix)| format!("{}{suffix}", bytes / unit),

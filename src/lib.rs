@@ -16,6 +16,7 @@
 pub mod action;
 pub mod config;
 pub mod logger;
+pub mod persist;
 pub mod protocol;
 pub mod server;
 pub mod table;

@@ -6,6 +6,11 @@ use log::error;
 use stratus::config::{self, Invocation};
 use stratus::server::Server;
 
+/// mimalloc rather than the system allocator: loading a million keys and freeing them (FLUSHDB)
+/// are several times faster, and memory is returned to the system more readily.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Printed at startup unless `--noart` is given (or `noart = true` in the configuration file).
 const BANNER: &str = r"
    _____ __             __

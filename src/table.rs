@@ -1,17 +1,69 @@
 //! The in-memory table: binary keys to binary values, the whole database. Pure data, no I/O.
 //!
-//! Besides the map it keeps two running figures that persistence needs without a pass over the
-//! data: the total bytes of all keys and values (so a save knows its file size up front) and a
-//! count of changes (so a save can be skipped when nothing changed since the last good one).
+//! Each entry is one heap allocation holding `[key length: u32 LE][key][value]`, and the hash
+//! table stores only that allocation's 16-byte handle: one allocation and 17 bytes of table per
+//! key instead of two allocations and 33 bytes for a map of boxed keys to boxed values. Key
+//! lengths fit in 32 bits because no query may exceed `u32::MAX` bytes.
+//!
+//! Besides the entries it keeps two running figures that persistence needs without a pass over
+//! the data: the total bytes of all keys and values (so a save knows its file size up front)
+//! and a count of changes (so a save can be skipped when nothing changed since the last one).
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 
-/// A key or a value. Boxed slices, not `Vec`s: no spare capacity, 16 bytes per handle.
-pub type Bytes = Box<[u8]>;
+use foldhash::fast::RandomState;
+use hashbrown::hash_table::{Entry as Slot, HashTable};
 
-#[derive(Debug, Default, Clone)]
+/// Bytes before the key in an entry's allocation.
+const KEY_LEN_BYTES: usize = 4;
+
+/// One key and its value in a single allocation.
+struct Entry(Box<[u8]>);
+
+impl Entry {
+    fn new(key: &[u8], value: &[u8]) -> Entry {
+        let key_len = u32::try_from(key.len())
+            .expect("keys are shorter than the query limit, which is at most u32::MAX bytes");
+        let mut bytes = Vec::with_capacity(KEY_LEN_BYTES + key.len() + value.len());
+        bytes.extend_from_slice(&key_len.to_le_bytes());
+        bytes.extend_from_slice(key);
+        bytes.extend_from_slice(value);
+        Entry(bytes.into_boxed_slice())
+    }
+
+    fn key_end(&self) -> usize {
+        let mut key_len = [0; KEY_LEN_BYTES];
+        key_len.copy_from_slice(&self.0[..KEY_LEN_BYTES]);
+        KEY_LEN_BYTES + u32::from_le_bytes(key_len) as usize
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.0[KEY_LEN_BYTES..self.key_end()]
+    }
+
+    fn value(&self) -> &[u8] {
+        &self.0[self.key_end()..]
+    }
+
+    fn value_mut(&mut self) -> &mut [u8] {
+        let start = self.key_end();
+        &mut self.0[start..]
+    }
+}
+
+/// A value taken out of the table (by POP).
+pub struct Removed(Entry);
+
+impl Removed {
+    pub fn value(&self) -> &[u8] {
+        self.0.value()
+    }
+}
+
+#[derive(Default)]
 pub struct Table {
-    map: HashMap<Bytes, Bytes>,
+    entries: HashTable<Entry>,
+    hasher: RandomState,
     /// Sum of `key.len() + value.len()` over all entries.
     payload_bytes: u64,
     /// Incremented by every call that modifies the table; never decreases.
@@ -23,30 +75,20 @@ impl Table {
         Self::default()
     }
 
-    /// A table holding `entries`; a repeated key keeps its last value.
-    pub fn from_entries(entries: impl IntoIterator<Item = (Bytes, Bytes)>) -> Self {
-        let entries = entries.into_iter();
-        let mut table = Table {
-            map: HashMap::with_capacity(entries.size_hint().0),
+    /// An empty table with room for `capacity` entries.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Table {
+            entries: HashTable::with_capacity(capacity),
             ..Table::default()
-        };
-        for (key, value) in entries {
-            let key_len = key.len() as u64;
-            table.payload_bytes += key_len + value.len() as u64;
-            if let Some(old) = table.map.insert(key, value) {
-                // The map kept one copy of the key: take back the key and the old value.
-                table.payload_bytes -= key_len + old.len() as u64;
-            }
         }
-        table
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.entries.is_empty()
     }
 
     /// Total bytes of all keys and values.
@@ -60,31 +102,52 @@ impl Table {
         self.changes
     }
 
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        self.map.get(key).map(|value| &**value)
+        self.entries
+            .find(self.hash(key), |entry| entry.key() == key)
+            .map(Entry::value)
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.map.contains_key(key)
+        self.get(key).is_some()
     }
 
     /// Inserts `key` only if it is absent. Returns whether it was inserted.
     pub fn insert_new(&mut self, key: &[u8], value: &[u8]) -> bool {
-        if self.map.contains_key(key) {
-            return false;
+        let hasher = &self.hasher;
+        let slot = self.entries.entry(
+            hasher.hash_one(key),
+            |entry| entry.key() == key,
+            |entry| hasher.hash_one(entry.key()),
+        );
+        match slot {
+            Slot::Occupied(_) => false,
+            Slot::Vacant(vacant) => {
+                vacant.insert(Entry::new(key, value));
+                self.payload_bytes += (key.len() + value.len()) as u64;
+                self.changes += 1;
+                true
+            }
         }
-        self.map.insert(key.into(), value.into());
-        self.payload_bytes += (key.len() + value.len()) as u64;
-        self.changes += 1;
-        true
     }
 
     /// Replaces the value of `key` only if it exists. Returns whether it existed.
     pub fn update_existing(&mut self, key: &[u8], value: &[u8]) -> bool {
-        let Some(slot) = self.map.get_mut(key) else {
+        let hash = self.hash(key);
+        let Some(entry) = self.entries.find_mut(hash, |entry| entry.key() == key) else {
             return false;
         };
-        replace_value(slot, value, &mut self.payload_bytes);
+        let old_len = entry.value().len();
+        if old_len == value.len() {
+            entry.value_mut().copy_from_slice(value);
+        } else {
+            *entry = Entry::new(key, value);
+            self.payload_bytes = self.payload_bytes - old_len as u64 + value.len() as u64;
+        }
         self.changes += 1;
         true
     }
@@ -96,40 +159,43 @@ impl Table {
         }
     }
 
-    /// Removes `key`, returning its value if it existed.
-    pub fn remove(&mut self, key: &[u8]) -> Option<Bytes> {
-        let (key, value) = self.map.remove_entry(key)?;
-        self.payload_bytes -= (key.len() + value.len()) as u64;
+    /// Removes `key`, returning its entry if it existed.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Removed> {
+        let hash = self.hash(key);
+        let found = self.entries.find_entry(hash, |entry| entry.key() == key);
+        let (entry, _) = found.ok()?.remove();
+        self.payload_bytes -= (entry.key().len() + entry.value().len()) as u64;
         self.changes += 1;
-        Some(value)
+        Some(Removed(entry))
     }
 
-    /// Removes every entry.
+    /// Removes every entry and gives their memory back.
     pub fn clear(&mut self) {
-        self.map.clear();
+        self.entries = HashTable::new();
         self.payload_bytes = 0;
         self.changes += 1;
     }
 
     /// Every key, in no particular order.
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &[u8]> {
-        self.map.keys().map(|key| &**key)
+        self.entries.iter().map(Entry::key)
     }
 
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> {
-        self.map.iter().map(|(key, value)| (&**key, &**value))
+        self.entries
+            .iter()
+            .map(|entry| (entry.key(), entry.value()))
     }
 }
 
-/// Overwrites a stored value, reusing its allocation when the length is unchanged.
-fn replace_value(slot: &mut Bytes, value: &[u8], payload_bytes: &mut u64) {
-    if slot.len() == value.len() {
-        slot.copy_from_slice(value);
-    } else {
-        *payload_bytes -= slot.len() as u64;
-        *payload_bytes += value.len() as u64;
-        *slot = value.into();
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("len", &self.len())
+            .field("payload_bytes", &self.payload_bytes)
+            .field("changes", &self.changes)
+            .finish()
     }
 }
 
@@ -149,7 +215,10 @@ mod tests {
         assert_eq!(table.get(b"ab"), Some(&b"7"[..]));
         table.upsert(b"c", b"");
         assert_eq!(table.payload_bytes(), 4);
-        assert_eq!(table.remove(b"ab").as_deref(), Some(&b"7"[..]));
+        assert_eq!(
+            table.remove(b"ab").map(|r| r.value().to_vec()),
+            Some(b"7".to_vec())
+        );
         assert_eq!(table.payload_bytes(), 1);
         table.clear();
         assert_eq!((table.len(), table.payload_bytes()), (0, 0));
@@ -161,7 +230,7 @@ mod tests {
         table.insert_new(b"k", b"v");
         table.insert_new(b"k", b"w");
         table.update_existing(b"missing", b"v");
-        assert_eq!(table.remove(b"missing"), None);
+        assert!(table.remove(b"missing").is_none());
         assert_eq!(table.changes(), 1);
         table.upsert(b"k", b"x");
         table.clear();
@@ -169,12 +238,24 @@ mod tests {
     }
 
     #[test]
-    fn from_entries_keeps_the_last_duplicate() {
-        let entry = |k: &[u8], v: &[u8]| (Bytes::from(k), Bytes::from(v));
-        let table =
-            Table::from_entries([entry(b"a", b"1"), entry(b"b", b"22"), entry(b"a", b"333")]);
-        assert_eq!(table.len(), 2);
-        assert_eq!(table.get(b"a"), Some(&b"333"[..]));
-        assert_eq!(table.payload_bytes(), 1 + 3 + 1 + 2);
+    fn keys_and_values_are_kept_apart_whatever_their_bytes() {
+        let mut table = Table::new();
+        assert!(table.insert_new(b"", b""));
+        assert!(table.insert_new(b"\x00\x00\x00\x00", b"\xff"));
+        assert!(table.insert_new(b"a", b"bc"));
+        assert!(!table.insert_new(b"a", b"zz"));
+        assert_eq!(table.get(b""), Some(&b""[..]));
+        assert_eq!(table.get(b"\x00\x00\x00\x00"), Some(&b"\xff"[..]));
+        assert_eq!(table.get(b"ab"), None);
+        let mut entries: Vec<_> = table.iter().collect();
+        entries.sort();
+        assert_eq!(
+            entries,
+            [
+                (&b""[..], &b""[..]),
+                (&b"\x00\x00\x00\x00"[..], &b"\xff"[..]),
+                (&b"a"[..], &b"bc"[..])
+            ]
+        );
     }
 }

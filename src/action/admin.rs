@@ -1,10 +1,11 @@
-//! Actions the table cannot answer alone. MKSNAP's arguments are validated here; carrying it
-//! out (forking a snapshot writer, waiting for it) belongs to the server, which receives it as
-//! an [`AdminRequest`].
+//! Actions the table cannot answer alone: MKSNAP and SYS. Their arguments are validated here;
+//! carrying them out (forking a snapshot writer, reading the persistence state) belongs to the
+//! server, which receives them as an [`AdminRequest`]. [`write_sys`] formats SYS answers.
 
 use super::Outcome;
-use crate::protocol::Args;
-use crate::protocol::{error_text, write};
+use crate::persist::{Health, PersistenceStatus, SaveKind};
+use crate::protocol::{error_text, write, Args};
+use crate::utc::UtcTime;
 
 /// File names are limited to 255 bytes on common file systems; the name gets `.snapshot`.
 pub const MAX_SNAPSHOT_NAME_BYTES: usize = 255 - ".snapshot".len();
@@ -15,6 +16,128 @@ pub enum AdminRequest<'a> {
     /// MKSNAP: `None` for a timestamped snapshot, or the name of a named ("remote") snapshot,
     /// checked by [`is_valid_snapshot_name`].
     Mksnap { name: Option<&'a str> },
+    /// SYS: a status property.
+    Sys(SysProperty),
+}
+
+/// What SYS can report. `SYS METRIC health` is Skytable 0.7's name for the poison state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SysProperty {
+    /// `SYS METRIC health`: `good`, or `critical` while poisoned.
+    Health,
+    /// `SYS METRIC storage`: the size of data.bin in bytes.
+    Storage,
+    /// `SYS INFO version`: the server's version.
+    Version,
+    /// `SYS INFO persistence`: every persistence figure, as `name=value` strings.
+    Persistence,
+}
+
+impl SysProperty {
+    fn from_words(group: &[u8], name: &[u8]) -> Option<SysProperty> {
+        let is = |a: &[u8], b: &str| a.eq_ignore_ascii_case(b.as_bytes());
+        if is(group, "METRIC") && is(name, "health") {
+            Some(SysProperty::Health)
+        } else if is(group, "METRIC") && is(name, "storage") {
+            Some(SysProperty::Storage)
+        } else if is(group, "INFO") && is(name, "version") {
+            Some(SysProperty::Version)
+        } else if is(group, "INFO") && is(name, "persistence") {
+            Some(SysProperty::Persistence)
+        } else {
+            None
+        }
+    }
+}
+
+/// SYS with its two words (arity already checked).
+pub fn sys<'a>(args: Args<'a>, out: &mut Vec<u8>) -> Outcome<'a> {
+    match SysProperty::from_words(args.get(0), args.get(1)) {
+        Some(property) => Outcome::Admin(AdminRequest::Sys(property)),
+        None => {
+            write::error_text(out, error_text::UNKNOWN_PROPERTY);
+            Outcome::Answered
+        }
+    }
+}
+
+/// Writes the answer to a SYS request.
+pub fn write_sys(property: SysProperty, status: &PersistenceStatus, out: &mut Vec<u8>) {
+    match property {
+        SysProperty::Health => write::string(
+            out,
+            match status.health {
+                Health::Good => b"good",
+                Health::Poisoned { .. } => b"critical",
+            },
+        ),
+        SysProperty::Storage => write::unsigned(out, status.data_file_bytes),
+        SysProperty::Version => write::string(out, env!("CARGO_PKG_VERSION").as_bytes()),
+        SysProperty::Persistence => {
+            let lines = persistence_lines(status);
+            write::flat_array_header(out, lines.len());
+            for line in lines {
+                write::string(out, line.as_bytes());
+            }
+        }
+    }
+}
+
+/// `name=value` lines, in a fixed order; times in UTC (RFC 3339), empty when not applicable.
+fn persistence_lines(status: &PersistenceStatus) -> Vec<String> {
+    let time = |at| UtcTime::from_system_time(at).rfc3339_millis();
+    let (health, cause, since) = match &status.health {
+        Health::Good => ("good", String::new(), String::new()),
+        Health::Poisoned { cause, since } => ("critical", cause.clone(), time(*since)),
+    };
+    let last = status.last_save.as_ref();
+    let last_kind = match last.map(|record| record.kind) {
+        None => "none",
+        Some(SaveKind::Background) => "bgsave",
+        Some(SaveKind::Shutdown) => "shutdown",
+    };
+    let last_status = match last.map(|record| record.error.is_none()) {
+        None => "none",
+        Some(true) => "ok",
+        Some(false) => "failed",
+    };
+    let figure = |value: Option<String>| value.unwrap_or_default();
+    vec![
+        format!("health={health}"),
+        format!("poisoned_cause={cause}"),
+        format!("poisoned_since={since}"),
+        format!("save_in_progress={}", u8::from(status.saving)),
+        format!("changes_since_last_save={}", status.changes_since_save),
+        format!("saves_succeeded={}", status.saves_succeeded),
+        format!("saves_failed={}", status.saves_failed),
+        format!("last_save_kind={last_kind}"),
+        format!("last_save_status={last_status}"),
+        format!(
+            "last_save_time={}",
+            figure(last.map(|record| time(record.finished)))
+        ),
+        format!(
+            "last_save_duration_ms={}",
+            figure(last.map(|record| format!("{:.3}", record.duration.as_secs_f64() * 1e3)))
+        ),
+        format!(
+            "last_fork_time_us={}",
+            figure(last.map(|record| record.fork_time.as_micros().to_string()))
+        ),
+        format!(
+            "last_save_keys={}",
+            figure(last.map(|record| record.keys.to_string()))
+        ),
+        format!(
+            "last_save_bytes={}",
+            figure(last.map(|record| record.bytes.to_string()))
+        ),
+        format!(
+            "last_save_error={}",
+            figure(last.and_then(|record| record.error.clone()))
+        ),
+        format!("data_file_bytes={}", status.data_file_bytes),
+    ]
 }
 
 /// MKSNAP with no argument, or with a name that must be usable as a single file name.

@@ -133,7 +133,10 @@ fn parse_limit(text: &[u8]) -> Option<usize> {
 pub fn pop(table: &mut Table, args: Args<'_>, out: &mut Vec<u8>) {
     write::array_header(out, args.len());
     for key in args.iter() {
-        value_or_nil(table.remove(key).as_deref(), out);
+        value_or_nil(
+            table.remove(key).as_ref().map(|removed| removed.value()),
+            out,
+        );
     }
 }
 

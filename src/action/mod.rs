@@ -1,20 +1,22 @@
-//! The 19 actions of skyd 0.6.4: name lookup, arity, the write/read split, and execution.
+//! The 19 actions of skyd 0.6.4, plus SYS for status: name lookup, arity, the write/read
+//! split, and execution.
 //!
 //! [`execute`] is the single dispatch point: it resolves the name (case-insensitively), checks
 //! the arity, refuses writes when the server says so (poisoning), then runs the action against
 //! the table and appends exactly one response element. Actions that need the server itself
-//! (MKSNAP) are validated here and handed back as an [`AdminRequest`]. No I/O happens here.
+//! (MKSNAP, SYS) are validated here and handed back as an [`AdminRequest`]. No I/O happens here.
 
 mod admin;
 mod kv;
 mod strong;
 
-pub use admin::AdminRequest;
+pub use admin::{write_sys, AdminRequest, SysProperty};
 
 use crate::protocol::{error_text, write, Args, ResponseCode};
 use crate::table::Table;
 
-/// Every action skyd 0.6.4 routes. Nothing else is recognised (`JGET`, `PING`, … are unknown).
+/// Every action skyd 0.6.4 routes, and SYS (ours: persistence status, named after Skytable
+/// 0.7's). Nothing else is recognised (`JGET`, `PING`, … are unknown actions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionKind {
     Get,
@@ -36,6 +38,7 @@ pub enum ActionKind {
     Mksnap,
     Lskeys,
     Pop,
+    Sys,
 }
 
 /// How many arguments (after the name) an action takes; anything else is an action error.
@@ -55,14 +58,14 @@ impl Arity {
             Arity::Exactly(n) => count == n,
             Arity::AtMost(n) => count <= n,
             Arity::AtLeastOne => count >= 1,
-            Arity::Pairs => count > 0 && count % 2 == 0,
+            Arity::Pairs => count > 0 && count.is_multiple_of(2),
             Arity::Any => true,
         }
     }
 }
 
 impl ActionKind {
-    const ALL: [ActionKind; 19] = [
+    const ALL: [ActionKind; 20] = [
         ActionKind::Get,
         ActionKind::Set,
         ActionKind::Update,
@@ -82,6 +85,7 @@ impl ActionKind {
         ActionKind::Mksnap,
         ActionKind::Lskeys,
         ActionKind::Pop,
+        ActionKind::Sys,
     ];
 
     /// The action's name as clients send it (any letter case is accepted).
@@ -106,6 +110,7 @@ impl ActionKind {
             ActionKind::Mksnap => "MKSNAP",
             ActionKind::Lskeys => "LSKEYS",
             ActionKind::Pop => "POP",
+            ActionKind::Sys => "SYS",
         }
     }
 
@@ -119,7 +124,7 @@ impl ActionKind {
     fn arity(self) -> Arity {
         match self {
             ActionKind::Get | ActionKind::Keylen => Arity::Exactly(1),
-            ActionKind::Set | ActionKind::Update => Arity::Exactly(2),
+            ActionKind::Set | ActionKind::Update | ActionKind::Sys => Arity::Exactly(2),
             ActionKind::Dbsize | ActionKind::Flushdb => Arity::Exactly(0),
             ActionKind::Mksnap | ActionKind::Lskeys => Arity::AtMost(1),
             ActionKind::Del
@@ -158,7 +163,8 @@ impl ActionKind {
             | ActionKind::Dbsize
             | ActionKind::Keylen
             | ActionKind::Mksnap
-            | ActionKind::Lskeys => false,
+            | ActionKind::Lskeys
+            | ActionKind::Sys => false,
         }
     }
 }
@@ -225,6 +231,7 @@ pub fn execute<'a>(
         ActionKind::Sdel => strong::sdel(table, args, out),
         ActionKind::Supdate => strong::supdate(table, args, out),
         ActionKind::Mksnap => return admin::mksnap(args, out),
+        ActionKind::Sys => return admin::sys(args, out),
     }
     Outcome::Answered
 }
@@ -258,7 +265,7 @@ mod tests {
             let lower = kind.name().to_ascii_lowercase();
             assert_eq!(ActionKind::from_name(lower.as_bytes()), Some(kind));
         }
-        for unknown in [&b"JGET"[..], b"PING", b"SYS", b"", b"GET ", b"G\xc9T"] {
+        for unknown in [&b"JGET"[..], b"PING", b"INSPECT", b"", b"GET ", b"G\xc9T"] {
             assert_eq!(ActionKind::from_name(unknown), None, "{unknown:?}");
         }
         let mut table = Table::new();

@@ -12,8 +12,10 @@ use std::net::SocketAddr;
 use log::debug;
 use mio::net::TcpStream;
 
-use crate::action::{self, AdminRequest, Outcome, Writes};
-use crate::protocol::{self, error_text, write, Element, QueryParser, ResponseCode};
+use super::admin;
+use crate::action::{self, Outcome};
+use crate::persist::Persistence;
+use crate::protocol::{self, write, Element, QueryParser, ResponseCode};
 use crate::table::Table;
 
 /// Input buffer size for a new connection, and what an emptied large buffer shrinks back to.
@@ -30,7 +32,7 @@ const READ_BUDGET_BYTES: usize = 256 * 1024;
 /// What a connection needs from the server to execute queries.
 pub struct Exec<'a> {
     pub table: &'a mut Table,
-    pub writes: Writes,
+    pub persistence: &'a Persistence,
 }
 
 /// Whether the connection wants to be driven again without a new readiness event.
@@ -174,10 +176,11 @@ impl Connection {
                 match query.element(self.next_element) {
                     Element::Action { first, count } => {
                         let strings = query.action_args(first, count);
+                        let writes = exec.persistence.writes();
                         let outcome =
-                            action::execute(exec.table, exec.writes, strings, &mut self.output);
+                            action::execute(exec.table, writes, strings, &mut self.output);
                         if let Outcome::Admin(request) = outcome {
-                            answer_admin(&request, &mut self.output);
+                            admin::answer(&request, exec.table, exec.persistence, &mut self.output);
                         }
                     }
                     Element::NotAnAction => write::code(&mut self.output, ResponseCode::Wrongtype),
@@ -207,14 +210,6 @@ impl Connection {
             self.output.shrink_to(INPUT_INITIAL_BYTES);
         }
         Ok(())
-    }
-}
-
-/// MKSNAP needs the snapshot machinery, which this version of the server does not have yet:
-/// every valid MKSNAP is answered as skyd 0.6.4 answers it with snapshots disabled.
-fn answer_admin(request: &AdminRequest<'_>, out: &mut Vec<u8>) {
-    match request {
-        AdminRequest::Mksnap { .. } => write::error_text(out, error_text::SNAPSHOT_DISABLED),
     }
 }
 

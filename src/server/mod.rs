@@ -1,11 +1,13 @@
 //! The server: one thread, one mio readiness loop for the listener, every client connection,
-//! signals and timers. The only module that does network I/O.
+//! signals, timers and save children. The only module that does network I/O.
 //!
 //! Each turn of the loop sleeps in `poll` until an event or the earliest timer deadline, handles
 //! the events, gives connections that yielded their turn another one, then runs due timers.
-//! SIGINT/SIGTERM start a graceful shutdown: stop accepting, answer every complete query
-//! already received, send the answers, exit.
+//! SIGINT/SIGTERM start a graceful shutdown ([`Phase`]): stop accepting, answer every complete
+//! query already received, let a running save finish, save in the foreground, exit. The server
+//! never exits 0 without that last save succeeding.
 
+mod admin;
 mod connection;
 mod signals;
 mod timers;
@@ -16,16 +18,16 @@ use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use log::{debug, info, warn};
+use log::{debug, error, info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::action::Writes;
 use crate::config::Config;
+use crate::persist::{Persistence, StartupError, POISONED_RETRY_INTERVAL};
 use crate::table::Table;
 use connection::{Connection, Exec, Turn};
-use signals::SignalSource;
+use signals::{Signal, SignalSource};
 use timers::{Timer, Timers};
 
 const LISTENER: Token = Token(0);
@@ -39,18 +41,32 @@ const EVENTS_PER_POLL: usize = 1024;
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// How long shutdown waits for clients to read their last responses.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// While a save child runs, look for its end at least this often, SIGCHLD or not.
+const REAP_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// When a periodic save falls due while another save runs, look again this much later.
+const BUSY_SAVE_RECHECK: Duration = Duration::from_secs(1);
+/// The first retry of a failed shutdown save comes after this long; each next one after twice
+/// as long, up to [`FINAL_SAVE_RETRY_MAX`].
+const FINAL_SAVE_RETRY_FIRST: Duration = Duration::from_secs(1);
+const FINAL_SAVE_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Why the server could not start or had to stop.
 #[derive(Debug)]
 pub enum ServerError {
     /// TLS was configured; this build has no TLS listener.
     TlsUnsupported,
+    Persistence(StartupError),
     Bind {
         address: SocketAddr,
         source: io::Error,
     },
     /// The readiness loop itself failed (epoll, signal handlers).
     EventLoop(io::Error),
+    /// A second signal gave up on a failing shutdown save.
+    ShutdownSaveAborted {
+        data_file: String,
+        attempts: u32,
+    },
 }
 
 impl fmt::Display for ServerError {
@@ -62,6 +78,7 @@ impl fmt::Display for ServerError {
                  and --sslonly (or the [ssl] section of the configuration file) and put a TLS \
                  terminating proxy in front of the server if you need encryption"
             ),
+            ServerError::Persistence(error) => error.fmt(f),
             ServerError::Bind { address, source } => {
                 write!(
                     f,
@@ -69,6 +86,14 @@ impl fmt::Display for ServerError {
                 )
             }
             ServerError::EventLoop(source) => write!(f, "event loop failure: {source}"),
+            ServerError::ShutdownSaveAborted {
+                data_file,
+                attempts,
+            } => write!(
+                f,
+                "Shutdown save abandoned after {attempts} failed attempt(s): {data_file} still \
+                 holds the last good save, and the changes made since then are lost"
+            ),
         }
     }
 }
@@ -87,6 +112,22 @@ enum Accepting {
     Closed,
 }
 
+/// Where the server is in its life.
+#[derive(Debug)]
+enum Phase {
+    Serving,
+    /// A shutdown signal arrived: answering what was received, then closing connections.
+    Draining,
+    /// Connections are closed; a background save is still running.
+    WaitingForSave,
+    /// The shutdown save failed; [`Timer::FinalSaveRetry`] tries again.
+    RetryingFinalSave {
+        attempts: u32,
+    },
+    /// The loop ends with this result.
+    Finished(Result<(), ServerError>),
+}
+
 /// The running server.
 pub struct Server {
     config: Config,
@@ -97,18 +138,20 @@ pub struct Server {
     /// Connections that yielded their turn with work left, to be driven again soon.
     ready: VecDeque<usize>,
     table: Table,
+    persistence: Persistence,
     timers: Timers,
     accepting: Accepting,
-    /// Set once a shutdown signal arrived.
-    shutting_down: bool,
+    phase: Phase,
 }
 
 impl Server {
-    /// Binds the listener and installs the signal handlers.
+    /// Loads the data, binds the listener and installs the signal handlers.
     pub fn start(config: Config) -> Result<Server, ServerError> {
         if config.tls.is_some() {
             return Err(ServerError::TlsUnsupported);
         }
+        let (persistence, table) =
+            Persistence::open(&config.data_dir).map_err(ServerError::Persistence)?;
         let poll = Poll::new().map_err(ServerError::EventLoop)?;
         let address = SocketAddr::new(config.host, config.port);
         let mut listener =
@@ -121,6 +164,14 @@ impl Server {
             .register(poll.registry(), SIGNALS)
             .map_err(ServerError::EventLoop)?;
         let bound = listener.local_addr().map_err(ServerError::EventLoop)?;
+        let mut timers = Timers::default();
+        match config.bgsave {
+            Some(interval) => {
+                timers.set(Timer::Bgsave, deadline_after(interval));
+                info!("BGSAVE every {} s", interval.as_secs());
+            }
+            None => warn!("BGSAVE is disabled: data is saved only at shutdown"),
+        }
         info!("Server started on: skyhash://{bound}");
         Ok(Server {
             config,
@@ -129,10 +180,11 @@ impl Server {
             signals,
             connections: Slab::new(),
             ready: VecDeque::new(),
-            table: Table::new(),
-            timers: Timers::default(),
+            table,
+            persistence,
+            timers,
             accepting: Accepting::Yes,
-            shutting_down: false,
+            phase: Phase::Serving,
         })
     }
 
@@ -163,9 +215,9 @@ impl Server {
                 }
             }
             self.run_due_timers();
-            if self.shutting_down && self.connections.is_empty() {
-                info!("All connections closed. Goodbye :)");
-                return Ok(());
+            self.advance_shutdown();
+            if let Phase::Finished(result) = &mut self.phase {
+                return std::mem::replace(result, Ok(()));
             }
         }
     }
@@ -235,7 +287,7 @@ impl Server {
         }
         let mut exec = Exec {
             table: &mut self.table,
-            writes: Writes::Accepted,
+            persistence: &self.persistence,
         };
         match connection.drive(&mut exec) {
             Ok(Turn::Yield) => self.ready.push_back(key),
@@ -266,24 +318,47 @@ impl Server {
 
     fn handle_signals(&mut self) {
         for signal in self.signals.pending() {
-            if self.shutting_down {
+            match signal {
+                Signal::Child => self.reap_save(),
+                Signal::Interrupt | Signal::Terminate => self.on_stop_signal(signal),
+            }
+        }
+    }
+
+    /// The first stop signal starts the shutdown; a later one skips the step that is waiting.
+    fn on_stop_signal(&mut self, signal: Signal) {
+        match self.phase {
+            Phase::Serving => {
+                info!("Received {signal}: shutting down");
+                self.begin_shutdown();
+            }
+            Phase::Draining => {
                 warn!(
                     "Received {signal} again: closing {} remaining connection(s) now",
                     self.connections.len()
                 );
                 self.close_all_connections();
-            } else {
-                info!("Received {signal}: shutting down");
-                self.begin_shutdown();
             }
+            Phase::WaitingForSave => {
+                warn!("Received {signal} again: stopping the running save");
+                self.persistence.kill_running_save();
+            }
+            Phase::RetryingFinalSave { attempts } => {
+                self.phase = Phase::Finished(Err(ServerError::ShutdownSaveAborted {
+                    data_file: self.persistence.data_file().display().to_string(),
+                    attempts,
+                }));
+            }
+            Phase::Finished(_) => {}
         }
     }
 
     /// Stops accepting, then lets every connection answer what it has already received.
     fn begin_shutdown(&mut self) {
-        self.shutting_down = true;
+        self.phase = Phase::Draining;
         self.accepting = Accepting::Closed;
         self.timers.cancel(Timer::AcceptRetry);
+        self.timers.cancel(Timer::Bgsave);
         if let Some(mut listener) = self.listener.take() {
             if let Err(error) = self.poll.registry().deregister(&mut listener) {
                 debug!("deregistering the listener failed: {error}");
@@ -298,6 +373,105 @@ impl Server {
                 connection.begin_draining();
             }
             self.drive_connection(key, false);
+        }
+    }
+
+    /// Moves the shutdown along once the step it waits for is done.
+    fn advance_shutdown(&mut self) {
+        if matches!(self.phase, Phase::Draining) && self.connections.is_empty() {
+            self.timers.cancel(Timer::ShutdownGrace);
+            self.phase = Phase::WaitingForSave;
+            if self.persistence.is_saving() {
+                info!("Waiting for the running save to finish before the final save");
+            }
+        }
+        if matches!(self.phase, Phase::WaitingForSave) && !self.persistence.is_saving() {
+            self.final_save(0);
+        }
+    }
+
+    /// The shutdown save, in this process. Failure is retried with back-off until it succeeds
+    /// or a further signal gives up.
+    fn final_save(&mut self, failed_attempts: u32) {
+        info!(
+            "Saving {} keys to {} before exiting",
+            self.table.len(),
+            self.persistence.data_file().display()
+        );
+        match self.persistence.save_in_foreground(&self.table) {
+            Ok(report) => {
+                info!("Successfully saved data to disk: {report}. Goodbye :)");
+                self.phase = Phase::Finished(Ok(()));
+            }
+            Err(_) => {
+                let attempts = failed_attempts + 1;
+                let delay = FINAL_SAVE_RETRY_FIRST
+                    .saturating_mul(1 << attempts.min(16).saturating_sub(1))
+                    .min(FINAL_SAVE_RETRY_MAX);
+                error!(
+                    "Retrying the shutdown save in {} s; send SIGINT or SIGTERM again to give up                      and exit with the last good save in place",
+                    delay.as_secs()
+                );
+                self.timers
+                    .set(Timer::FinalSaveRetry, Instant::now() + delay);
+                self.phase = Phase::RetryingFinalSave { attempts };
+            }
+        }
+    }
+
+    /// Periodic BGSAVE: fork a save if the table changed (or the server is poisoned).
+    fn run_bgsave(&mut self) {
+        if !matches!(self.phase, Phase::Serving) {
+            return;
+        }
+        if self.persistence.is_saving() {
+            self.timers
+                .set(Timer::Bgsave, Instant::now() + BUSY_SAVE_RECHECK);
+            return;
+        }
+        if self.persistence.needs_save(&self.table) {
+            self.persistence.start_background_save(&self.table);
+        } else {
+            debug!("BGSAVE skipped: nothing changed since the last save");
+        }
+        if self.persistence.is_saving() {
+            self.timers
+                .set(Timer::ReapCheck, Instant::now() + REAP_CHECK_INTERVAL);
+        }
+        self.schedule_bgsave();
+    }
+
+    /// Arms the BGSAVE timer: the configured interval, or the poisoned retry interval if that
+    /// is sooner and the server is poisoned.
+    fn schedule_bgsave(&mut self) {
+        let Some(interval) = self.config.bgsave else {
+            return;
+        };
+        let interval = if self.persistence.is_poisoned() {
+            interval.min(POISONED_RETRY_INTERVAL)
+        } else {
+            interval
+        };
+        self.timers.set(Timer::Bgsave, deadline_after(interval));
+    }
+
+    /// Collects a finished save child, if there is one.
+    fn reap_save(&mut self) {
+        if !self.persistence.reap() {
+            if self.persistence.is_saving() {
+                self.timers
+                    .set(Timer::ReapCheck, Instant::now() + REAP_CHECK_INTERVAL);
+            }
+            return;
+        }
+        self.timers.cancel(Timer::ReapCheck);
+        if self.persistence.is_poisoned() && matches!(self.phase, Phase::Serving) {
+            if let Some(interval) = self.config.bgsave {
+                self.timers.set_no_later_than(
+                    Timer::Bgsave,
+                    deadline_after(interval.min(POISONED_RETRY_INTERVAL)),
+                );
+            }
         }
     }
 
@@ -327,7 +501,22 @@ impl Server {
                         self.close_all_connections();
                     }
                 }
+                Timer::Bgsave => self.run_bgsave(),
+                Timer::ReapCheck => self.reap_save(),
+                Timer::FinalSaveRetry => {
+                    if let Phase::RetryingFinalSave { attempts } = self.phase {
+                        self.final_save(attempts);
+                    }
+                }
             }
         }
     }
+}
+
+/// `interval` from now; an interval too long to represent never falls due in practice, so it
+/// is clamped to a century.
+fn deadline_after(interval: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(interval).unwrap_or_else(|| now + CENTURY)
 }

@@ -1,11 +1,14 @@
 //! Signals as events of the readiness loop. signal-hook's handler only writes to a self-pipe;
 //! the loop reads which signals arrived and acts on them, so nothing runs in signal context.
+//! SIGXFSZ is ignored, so that exceeding a file size limit fails a save with EFBIG instead of
+//! killing the server in the middle of its shutdown save.
 
 use std::fmt;
 use std::io;
 
 use mio::{Interest, Registry, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use nix::sys::signal::{signal, SigHandler, Signal as NixSignal};
+use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 /// The signals the server acts on.
@@ -13,6 +16,8 @@ use signal_hook_mio::v1_0::Signals;
 pub enum Signal {
     Interrupt,
     Terminate,
+    /// A child (a save) changed state.
+    Child,
 }
 
 impl fmt::Display for Signal {
@@ -20,6 +25,7 @@ impl fmt::Display for Signal {
         f.write_str(match self {
             Signal::Interrupt => "SIGINT",
             Signal::Terminate => "SIGTERM",
+            Signal::Child => "SIGCHLD",
         })
     }
 }
@@ -31,8 +37,11 @@ pub struct SignalSource {
 impl SignalSource {
     /// Installs the handlers. From here on SIGINT and SIGTERM no longer end the process.
     pub fn new() -> io::Result<SignalSource> {
+        // SAFETY: ignoring a signal installs no handler code; this runs before any child exists
+        // and in the only thread.
+        unsafe { signal(NixSignal::SIGXFSZ, SigHandler::SigIgn) }?;
         Ok(SignalSource {
-            signals: Signals::new([SIGINT, SIGTERM])?,
+            signals: Signals::new([SIGINT, SIGTERM, SIGCHLD])?,
         })
     }
 
@@ -47,6 +56,7 @@ impl SignalSource {
             .filter_map(|number| match number {
                 SIGINT => Some(Signal::Interrupt),
                 SIGTERM => Some(Signal::Terminate),
+                SIGCHLD => Some(Signal::Child),
                 _ => None,
             })
             .collect()

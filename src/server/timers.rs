@@ -10,10 +10,22 @@ pub enum Timer {
     AcceptRetry,
     /// Stop waiting for clients to read their last responses during shutdown.
     ShutdownGrace,
+    /// The next periodic BGSAVE (or, while poisoned, the next retry).
+    Bgsave,
+    /// Look for a finished save child even if no SIGCHLD was seen.
+    ReapCheck,
+    /// Try the failed shutdown save again.
+    FinalSaveRetry,
 }
 
 impl Timer {
-    const ALL: [Timer; 2] = [Timer::AcceptRetry, Timer::ShutdownGrace];
+    const ALL: [Timer; 5] = [
+        Timer::AcceptRetry,
+        Timer::ShutdownGrace,
+        Timer::Bgsave,
+        Timer::ReapCheck,
+        Timer::FinalSaveRetry,
+    ];
     const COUNT: usize = Timer::ALL.len();
 
     fn index(self) -> usize {
@@ -31,6 +43,14 @@ impl Timers {
     /// Sets (or moves) the deadline of `timer`.
     pub fn set(&mut self, timer: Timer, at: Instant) {
         self.deadlines[timer.index()] = Some(at);
+    }
+
+    /// Moves the deadline of `timer` to `at` unless it is already earlier.
+    pub fn set_no_later_than(&mut self, timer: Timer, at: Instant) {
+        let deadline = &mut self.deadlines[timer.index()];
+        if deadline.is_none_or(|current| at < current) {
+            *deadline = Some(at);
+        }
     }
 
     pub fn cancel(&mut self, timer: Timer) {
@@ -77,6 +97,13 @@ mod tests {
             timers.poll_timeout(later),
             Some(Duration::from_millis(4850))
         );
+        timers.set_no_later_than(Timer::ShutdownGrace, later + Duration::from_secs(9));
+        assert_eq!(
+            timers.poll_timeout(later),
+            Some(Duration::from_millis(4850))
+        );
+        timers.set_no_later_than(Timer::ShutdownGrace, later + Duration::from_secs(1));
+        assert_eq!(timers.poll_timeout(later), Some(Duration::from_secs(1)));
         timers.cancel(Timer::ShutdownGrace);
         assert_eq!(timers.poll_timeout(later), None);
     }
