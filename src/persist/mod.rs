@@ -16,6 +16,7 @@ pub mod save;
 use std::fmt;
 use std::fs;
 use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -480,6 +481,8 @@ fn migrate_from_working_directory(data_file: &Path) -> Result<(), StartupError> 
             .map_err(migrate_error)?;
         fs::remove_file(old).map_err(migrate_error)?;
     }
+    fs::set_permissions(data_file, fs::Permissions::from_mode(save::DATA_FILE_MODE))
+        .map_err(migrate_error)?;
     save::sync_directory(data_file)
         .map_err(|error| migrate_error(io::Error::other(error.to_string())))
 }
@@ -503,10 +506,14 @@ fn keep_skytable_original(
         );
         return Ok(());
     }
-    fs::copy(data_file, &backup).map_err(|source| StartupError::Backup {
+    let backup_error = |source| StartupError::Backup {
         path: backup.clone(),
         source,
-    })?;
+    };
+    fs::copy(data_file, &backup).map_err(backup_error)?;
+    // fs::copy takes the original's permissions; the copy holds the whole database.
+    fs::set_permissions(&backup, fs::Permissions::from_mode(save::DATA_FILE_MODE))
+        .map_err(backup_error)?;
     warn!(
         "Imported a Skytable 0.6 data file; the original is kept as {} and {} will be \
          rewritten in the Stratus format at the next save",

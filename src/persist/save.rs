@@ -20,7 +20,7 @@ use super::format::{self, EncodeError};
 use crate::table::Table;
 
 /// Data files are readable and writable by the server's user only.
-const DATA_FILE_MODE: u32 = 0o600;
+pub const DATA_FILE_MODE: u32 = 0o600;
 /// Marks a temporary file: `<target name>.tmp-<pid>`.
 const TEMP_MARKER: &str = ".tmp-";
 

@@ -409,7 +409,8 @@ impl Server {
                     .saturating_mul(1 << attempts.min(16).saturating_sub(1))
                     .min(FINAL_SAVE_RETRY_MAX);
                 error!(
-                    "Retrying the shutdown save in {} s; send SIGINT or SIGTERM again to give up                      and exit with the last good save in place",
+                    "Retrying the shutdown save in {} s; send SIGINT or SIGTERM again to give up \
+                     and exit with the last good save in place",
                     delay.as_secs()
                 );
                 self.timers
