@@ -6,8 +6,10 @@
 //! Each test binary uses a different subset of these helpers, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -114,8 +116,10 @@ impl Lines {
 
 /// Where and how to run the binary. `new()` gives a fresh temporary directory as cwd and the
 /// default arguments `--noart -p 0 --data-dir <dir>/data`; `exact_args()` drops the defaults.
+/// `same_dir()` gives a builder for another server in the same directory (a restart, or a
+/// second instance); the directory lives until the last builder or server using it is dropped.
 pub struct ServerBuilder {
-    dir: TempDir,
+    dir: Arc<TempDir>,
     args: Vec<String>,
     default_args: bool,
 }
@@ -129,10 +133,12 @@ impl Default for ServerBuilder {
 impl ServerBuilder {
     pub fn new() -> Self {
         ServerBuilder {
-            dir: tempfile::Builder::new()
-                .prefix("stratus-test-")
-                .tempdir()
-                .expect("create a temporary directory"),
+            dir: Arc::new(
+                tempfile::Builder::new()
+                    .prefix("stratus-test-")
+                    .tempdir()
+                    .expect("create a temporary directory"),
+            ),
             args: Vec::new(),
             default_args: true,
         }
@@ -145,7 +151,34 @@ impl ServerBuilder {
 
     /// Writes a file into the server's directory and returns its absolute path.
     pub fn write_file(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
+        self.write_bytes(name, contents.as_bytes())
+    }
+
+    /// A builder for another server in the same directory, with the default arguments only.
+    pub fn same_dir(&self) -> ServerBuilder {
+        ServerBuilder {
+            dir: Arc::clone(&self.dir),
+            args: Vec::new(),
+            default_args: true,
+        }
+    }
+
+    /// The data directory the default arguments name: `<dir>/data`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `<dir>/data/data.bin`.
+    pub fn data_file(&self) -> PathBuf {
+        self.data_dir().join("data.bin")
+    }
+
+    /// Writes bytes to `relative` (creating its directories) and returns the absolute path.
+    pub fn write_bytes(&self, relative: &str, contents: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create the directories of a test file");
+        }
         std::fs::write(&path, contents).expect("write a file into the test directory");
         path
     }
@@ -385,6 +418,48 @@ impl TestServer {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// A builder for another server in this server's directory (default arguments only).
+    pub fn same_dir(&self) -> ServerBuilder {
+        self.builder.same_dir()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.builder.data_dir()
+    }
+
+    pub fn data_file(&self) -> PathBuf {
+        self.builder.data_file()
+    }
+
+    /// Whether the process has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("poll the child").is_none()
+    }
+
+    /// SIGKILL, then reaps the process. Does not wait for its output pipes: a save child that
+    /// outlived the server would still hold them (see [`Self::output_closed_within`]).
+    pub fn kill9(&mut self) -> ExitStatus {
+        self.child.kill().expect("SIGKILL the server");
+        self.child.wait().expect("reap the killed server")
+    }
+
+    /// Whether both output pipes closed within `timeout`: no process (the server, or a save
+    /// child it forked, which inherits stdout and stderr) still holds them.
+    pub fn output_closed_within(&self, timeout: Duration) -> bool {
+        self.stderr.wait_closed(timeout) && self.stdout.wait_closed(timeout)
+    }
+
+    /// Waits for a stderr line (index >= `from`) that satisfies `wanted`; None on timeout or
+    /// when the stream closed first.
+    pub fn find_log_after(
+        &self,
+        from: usize,
+        timeout: Duration,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        self.stderr.wait_for(from, timeout, wanted)
     }
 
     /// A connected `skytable` 0.4.0 client.
@@ -699,5 +774,337 @@ pub fn within<T: Send + 'static>(
         Ok(value) => value,
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: not done within {timeout:?}"),
         Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what}: the worker thread panicked"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses of unknown length, and the persistence status
+
+/// `*1\n!1\n0\n`: Okay.
+pub const OKAY: &[u8] = b"*1\n!1\n0\n";
+/// `*1\n!1\n1\n`: Nil (no such key).
+pub const NIL: &[u8] = b"*1\n!1\n1\n";
+/// `*1\n!1\n3\n`: action error (wrong number of arguments).
+pub const ACTION_ERROR: &[u8] = b"*1\n!1\n3\n";
+/// `*1\n!1\n5\n`: server error (a poisoned server refusing a write).
+pub const SERVER_ERROR: &[u8] = b"*1\n!1\n5\n";
+/// `SYS METRIC health` of a server whose saves work.
+pub const HEALTH_GOOD: &[u8] = b"*1\n+4\ngood\n";
+/// `SYS METRIC health` of a poisoned server.
+pub const HEALTH_CRITICAL: &[u8] = b"*1\n+8\ncritical\n";
+
+/// The complete response `*1\n:<digits>\n<n>\n`.
+pub fn uint_response(n: u64) -> Vec<u8> {
+    let digits = n.to_string();
+    simple_response(format!(":{}\n{digits}\n", digits.len()).as_bytes())
+}
+
+/// The complete response carrying one string (GET of an existing key).
+pub fn value_response(value: &[u8]) -> Vec<u8> {
+    simple_response(&string_element(value))
+}
+
+/// Reads one `\n`-terminated line (the `\n` included), failing the test on EOF or timeout.
+fn read_line(stream: &mut TcpStream) -> Vec<u8> {
+    let mut line = Vec::new();
+    while line.last() != Some(&b'\n') {
+        let (byte, ending) = read_up_to(stream, 1, PATIENCE);
+        assert_eq!(
+            byte.len(),
+            1,
+            "reading a response line ({ending}); got so far: \"{}\"",
+            escape(&line)
+        );
+        line.extend_from_slice(&byte);
+    }
+    line
+}
+
+/// The number after the type symbol of a header line such as `+12\n`.
+fn header_number(line: &[u8]) -> usize {
+    std::str::from_utf8(&line[1..line.len() - 1])
+        .ok()
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("bad response header \"{}\"", escape(line)))
+}
+
+/// Reads one response element (strings, codes, integers, arrays) and appends its bytes.
+fn read_element(stream: &mut TcpStream, out: &mut Vec<u8>) {
+    let header = read_line(stream);
+    out.extend_from_slice(&header);
+    let number = header_number(&header);
+    match header[0] {
+        b'+' | b'!' | b':' => {
+            let (body, ending) = read_up_to(stream, number + 1, PATIENCE);
+            assert_eq!(
+                body.len(),
+                number + 1,
+                "reading a response element ({ending})"
+            );
+            out.extend_from_slice(&body);
+        }
+        b'&' | b'_' => {
+            for _ in 0..number {
+                read_element(stream, out);
+            }
+        }
+        _ => panic!("unexpected response element \"{}\"", escape(&header)),
+    }
+}
+
+/// Reads one complete simple response (`*1\n` and its element) and returns its bytes.
+pub fn read_response(stream: &mut TcpStream) -> Vec<u8> {
+    let mut response = read_line(stream);
+    assert_eq!(response, b"*1\n", "a simple response starts with *1");
+    read_element(stream, &mut response);
+    response
+}
+
+/// Sends one action and returns its complete response.
+pub fn ask(stream: &mut TcpStream, args: &[&[u8]]) -> Vec<u8> {
+    send(stream, &simple_query(args));
+    read_response(stream)
+}
+
+/// The strings of a response `*1\n_<n>\n` followed by n string elements.
+pub fn flat_array_strings(response: &[u8]) -> Vec<Vec<u8>> {
+    let malformed = || panic!("not a flat array of strings: \"{}\"", escape(response));
+    let Some(rest) = response.strip_prefix(b"*1\n_") else {
+        malformed()
+    };
+    let mut lines = rest;
+    let take_line = |lines: &mut &[u8]| -> Vec<u8> {
+        let end = lines
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or_else(|| malformed());
+        let line = lines[..end].to_vec();
+        *lines = &lines[end + 1..];
+        line
+    };
+    let count: usize = String::from_utf8(take_line(&mut lines))
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_else(|| malformed());
+    let mut strings = Vec::with_capacity(count);
+    for _ in 0..count {
+        let header = take_line(&mut lines);
+        if header.first() != Some(&b'+') {
+            malformed();
+        }
+        let len: usize = std::str::from_utf8(&header[1..])
+            .ok()
+            .and_then(|digits| digits.parse().ok())
+            .unwrap_or_else(|| malformed());
+        if lines.len() < len + 1 || lines[len] != b'\n' {
+            malformed();
+        }
+        strings.push(lines[..len].to_vec());
+        lines = &lines[len + 1..];
+    }
+    if !lines.is_empty() {
+        malformed();
+    }
+    strings
+}
+
+/// `SYS INFO persistence` as a map of name to value.
+pub fn persistence_info(stream: &mut TcpStream) -> BTreeMap<String, String> {
+    let response = ask(stream, &[b"SYS", b"INFO", b"persistence"]);
+    flat_array_strings(&response)
+        .into_iter()
+        .map(|line| {
+            let line = String::from_utf8(line).expect("persistence lines are UTF-8");
+            let (name, value) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("persistence line without '=': {line:?}"));
+            (name.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+/// Polls `condition` every 20 ms until it holds; panics with `what` after `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until a background save holds every change made so far: no save running, nothing
+/// changed since the last save, which succeeded.
+pub fn wait_for_settled_save(stream: &mut TcpStream, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = persistence_info(stream);
+        let is = |name: &str, value: &str| last.get(name).map(String::as_str) == Some(value);
+        if is("save_in_progress", "0")
+            && is("changes_since_last_save", "0")
+            && is("last_save_status", "ok")
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no settled save within {timeout:?}; SYS INFO persistence: {last:#?}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files, processes and faults
+
+/// The entries of `table`, sorted, for comparisons.
+pub fn table_entries(table: &stratus::table::Table) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    table
+        .iter()
+        .map(|(key, value)| (key.to_vec(), value.to_vec()))
+        .collect()
+}
+
+/// A table holding `entries`.
+pub fn build_table<'a>(
+    entries: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+) -> stratus::table::Table {
+    let mut table = stratus::table::Table::new();
+    for (key, value) in entries {
+        assert!(
+            table.insert_new(key, value),
+            "duplicate key in a test table"
+        );
+    }
+    table
+}
+
+/// Reads and decodes a data file with the library's decoder; panics with the fault.
+pub fn read_data_file(path: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap_or_else(|error| panic!("read {path:?}: {error}"));
+    match stratus::persist::format::decode(&bytes) {
+        Ok(table) => table_entries(&table),
+        Err(error) => panic!("{path:?} ({} bytes) does not decode: {error}", bytes.len()),
+    }
+}
+
+/// The permission bits of a file.
+pub fn file_mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|error| panic!("stat {path:?}: {error}"))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// The names in a directory, sorted.
+pub fn dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|error| panic!("list {dir:?}: {error}"))
+        .map(|entry| {
+            entry
+                .expect("a directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Names of save temporaries (`data.bin.tmp-<pid>`) in a directory.
+pub fn temp_file_names(dir: &Path) -> Vec<String> {
+    dir_names(dir)
+        .into_iter()
+        .filter(|name| name.starts_with("data.bin.tmp-"))
+        .collect()
+}
+
+/// Sends a signal (`KILL`, `STOP`, …) to any process with the `kill` command; false if it
+/// failed (typically: no such process).
+pub fn kill_pid(pid: u32, signal: &str) -> bool {
+    Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .expect("run kill")
+        .success()
+}
+
+/// The state letter of a process (`R`, `S`, `T`, `Z`, …) and its command name, from
+/// /proc/<pid>/stat; None if there is no such process.
+pub fn process_state(pid: u32) -> Option<(char, String)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat[open + 1..close].to_owned();
+    let state = stat[close + 1..].trim_start().chars().next()?;
+    Some((state, name))
+}
+
+/// Whether `pid` is a live (not zombie) `stratus` process.
+pub fn is_live_stratus(pid: u32) -> bool {
+    matches!(process_state(pid), Some((state, name)) if state != 'Z' && name == "stratus")
+}
+
+/// Sets the soft RLIMIT_FSIZE of a running process with `prlimit` (the hard limit stays
+/// unlimited); `soft` is a byte count or `unlimited`.
+pub fn set_file_size_limit(pid: u32, soft: &str) {
+    let status = Command::new("prlimit")
+        .args([
+            "--pid".to_owned(),
+            pid.to_string(),
+            format!("--fsize={soft}:unlimited"),
+        ])
+        .status()
+        .expect("run prlimit");
+    assert!(
+        status.success(),
+        "prlimit --pid {pid} --fsize={soft}:unlimited failed"
+    );
+}
+
+/// The pid in a log line `… child <pid> …` (`BGSAVE started by child <pid> (…`).
+pub fn child_pid_in(line: &str) -> u32 {
+    line.split("child ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("no child pid in log line {line:?}"))
+}
+
+/// Keys of 1 KiB that make a save take hundreds of milliseconds in a debug build: long enough
+/// to signal the save child while it runs (the test retries on the next save if it was late).
+pub const SLOW_SAVE_KEYS: usize = 50_000;
+
+/// The value stored under bulk key `i`: 1 KiB derived from the index, so a mix-up shows.
+pub fn bulk_value(i: usize) -> Vec<u8> {
+    let mut value = format!("bulk value {i:08} ").into_bytes();
+    let seed = value.len();
+    value.extend((seed..1024).map(|at| (at.wrapping_mul(31) ^ i) as u8));
+    value
+}
+
+pub fn bulk_key(i: usize) -> Vec<u8> {
+    format!("bulk{i:08}").into_bytes()
+}
+
+/// Stores `count` keys `bulk00000000…` with 1 KiB values through USET batches.
+pub fn load_bulk(stream: &mut TcpStream, count: usize) {
+    const BATCH: usize = 1000;
+    for start in (0..count).step_by(BATCH) {
+        let end = (start + BATCH).min(count);
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> =
+            (start..end).map(|i| (bulk_key(i), bulk_value(i))).collect();
+        let mut args: Vec<&[u8]> = vec![b"USET"];
+        for (key, value) in &pairs {
+            args.push(key);
+            args.push(value);
+        }
+        exchange(
+            stream,
+            &simple_query(&args),
+            &uint_response((end - start) as u64),
+        );
     }
 }
