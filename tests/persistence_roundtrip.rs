@@ -5,12 +5,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::TcpStream;
 
 use common::*;
-
-type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// Keys and values that a text-minded encoder would get wrong.
 fn awkward_entries() -> Entries {

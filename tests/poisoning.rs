@@ -6,13 +6,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::time::Duration;
 
 use common::*;
-
-type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// How long recovery may take once the fault is gone (saves are retried every 1–5 s).
 const RECOVERY: Duration = Duration::from_secs(15);
@@ -372,31 +369,5 @@ fn killed_save_child_poisons_until_the_next_save_succeeds() {
     server.signal("TERM");
     let status = server.wait_exit(3 * PATIENCE);
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
-    let saved = read_data_file(&server.data_file());
-    assert_eq!(
-        saved.len(),
-        SLOW_SAVE_KEYS + extras.len(),
-        "keys in data.bin"
-    );
-    for i in 0..SLOW_SAVE_KEYS {
-        assert!(
-            saved.get(&bulk_key(i)) == Some(&bulk_value(i)),
-            "data.bin: wrong or missing value for bulk key {i}"
-        );
-    }
-    for (key, value) in &extras {
-        assert_eq!(saved.get(key), Some(value), "data.bin: {}", escape(key));
-    }
-    let restarted = server.same_dir().start();
-    let mut con = restarted.raw();
-    exchange(
-        &mut con,
-        &simple_query(&[b"DBSIZE"]),
-        &uint_response((SLOW_SAVE_KEYS + extras.len()) as u64),
-    );
-    exchange(
-        &mut con,
-        &simple_query(&[b"GET", b"after-kill"]),
-        &value_response(b"accepted again"),
-    );
+    assert_bulk_and_extras_saved(&server, &extras);
 }

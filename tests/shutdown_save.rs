@@ -6,14 +6,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// The process must still be alive this long after the first signal.
 const STILL_RETRYING_AFTER: Duration = Duration::from_secs(3);
@@ -232,38 +229,6 @@ fn stop_a_running_save(server: &TestServer, con: &mut TcpStream) -> (u32, Entrie
     panic!("every one of {ATTEMPTS} save children finished before SIGSTOP reached it");
 }
 
-/// data.bin holds the bulk and `extras`, and a restart serves them.
-fn assert_everything_saved(server: &TestServer, extras: &Entries) {
-    let saved = read_data_file(&server.data_file());
-    assert_eq!(
-        saved.len(),
-        SLOW_SAVE_KEYS + extras.len(),
-        "keys in data.bin"
-    );
-    for i in 0..SLOW_SAVE_KEYS {
-        assert!(
-            saved.get(&bulk_key(i)) == Some(&bulk_value(i)),
-            "data.bin: bulk key {i} is missing or wrong"
-        );
-    }
-    for (key, value) in extras {
-        assert_eq!(saved.get(key), Some(value), "data.bin: {}", escape(key));
-    }
-    let restarted = server.same_dir().start();
-    let mut con = restarted.raw();
-    exchange(
-        &mut con,
-        &simple_query(&[b"DBSIZE"]),
-        &uint_response((SLOW_SAVE_KEYS + extras.len()) as u64),
-    );
-    let last = extras.keys().last().expect("at least one extra key");
-    exchange(
-        &mut con,
-        &simple_query(&[b"GET", last]),
-        &value_response(b"x"),
-    );
-}
-
 #[test]
 fn shutdown_during_a_background_save_waits_for_it_then_saves_and_exits_0() {
     let mut server = TestServer::start_with(&["-S", "1"]);
@@ -301,7 +266,7 @@ fn shutdown_during_a_background_save_waits_for_it_then_saves_and_exits_0() {
         "expected the background save to complete, then the shutdown save\n{}",
         logs[from..].join("\n")
     );
-    assert_everything_saved(&server, &extras);
+    assert_bulk_and_extras_saved(&server, &extras);
 }
 
 #[test]
@@ -339,7 +304,7 @@ fn second_signal_while_waiting_for_a_background_save_stops_it_and_still_saves() 
         Vec::<String>::new(),
         "the killed save child's temporary file was left behind"
     );
-    assert_everything_saved(&server, &extras);
+    assert_bulk_and_extras_saved(&server, &extras);
 }
 
 #[test]

@@ -4,13 +4,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::TcpStream;
 
 use common::*;
 use stratus::persist::format;
-
-type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// The 28 bytes skyd 0.6.4 writes for a table holding only `x = 100`.
 const SKYD_X_100: [u8; 28] = [

@@ -1108,3 +1108,40 @@ pub fn load_bulk(stream: &mut TcpStream, count: usize) {
         );
     }
 }
+
+/// Keys and values, ordered (so failures list them the same way every run).
+pub type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// After a clean stop: data.bin holds the slow-save bulk plus `extras`, exactly, and a restart
+/// on the same directory serves them.
+pub fn assert_bulk_and_extras_saved(server: &TestServer, extras: &Entries) {
+    let saved = read_data_file(&server.data_file());
+    assert_eq!(
+        saved.len(),
+        SLOW_SAVE_KEYS + extras.len(),
+        "keys in data.bin"
+    );
+    for i in 0..SLOW_SAVE_KEYS {
+        assert!(
+            saved.get(&bulk_key(i)) == Some(&bulk_value(i)),
+            "data.bin: bulk key {i} is missing or wrong"
+        );
+    }
+    for (key, value) in extras {
+        assert_eq!(saved.get(key), Some(value), "data.bin: {}", escape(key));
+    }
+    let restarted = server.same_dir().start();
+    let mut con = restarted.raw();
+    exchange(
+        &mut con,
+        &simple_query(&[b"DBSIZE"]),
+        &uint_response((SLOW_SAVE_KEYS + extras.len()) as u64),
+    );
+    for (key, value) in extras {
+        exchange(
+            &mut con,
+            &simple_query(&[b"GET", key]),
+            &value_response(value),
+        );
+    }
+}
