@@ -82,7 +82,7 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotConfig {
     /// Interval between periodic snapshots; never zero.
     pub every: Duration,

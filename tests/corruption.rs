@@ -62,13 +62,14 @@ fn assert_refused(contents: &[u8], what: &str) -> String {
     line
 }
 
-/// Nothing but the file and the lock: no backup, no temporary file, no rewrite.
+/// Nothing but the file, the lock and the snapshot directory: no backup, no temporary file,
+/// no rewrite.
 fn assert_untouched_directory(data_dir: &Path, what: &str) {
     let names = dir_names(data_dir);
     assert!(
         names
             .iter()
-            .all(|name| name == "data.bin" || name == "stratus.pid"),
+            .all(|name| name == "data.bin" || name == "stratus.pid" || name == "snapshots"),
         "{what}: unexpected files in the data directory after a refused start: {names:?}"
     );
 }

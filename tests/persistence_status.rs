@@ -26,7 +26,7 @@ fn fresh_server_reports_exact_status() {
         &simple_query(&[b"SYS", b"INFO", b"version"]),
         &value_response(env!("CARGO_PKG_VERSION").as_bytes()),
     );
-    let lines: [&[u8]; 16] = [
+    let lines: [&[u8]; 22] = [
         b"health=good",
         b"poisoned_cause=",
         b"poisoned_since=",
@@ -42,6 +42,12 @@ fn fresh_server_reports_exact_status() {
         b"last_save_keys=",
         b"last_save_bytes=",
         b"last_save_error=",
+        b"snapshots_succeeded=0",
+        b"snapshots_failed=0",
+        b"last_snapshot=",
+        b"last_snapshot_status=none",
+        b"last_snapshot_time=",
+        b"last_snapshot_error=",
         b"data_file_bytes=0",
     ];
     let mut expected = b"*1\n".to_vec();
@@ -78,6 +84,14 @@ fn status_after_a_save_describes_it() {
     expect("last_save_bytes", &size.to_string());
     expect("data_file_bytes", &size.to_string());
     expect("last_save_error", "");
+    // A save of data.bin is not a snapshot.
+    expect("snapshots_succeeded", "0");
+    expect("snapshots_failed", "0");
+    expect("last_snapshot", "");
+    expect("last_snapshot_status", "none");
+    expect("last_snapshot_time", "");
+    expect("last_snapshot_error", "");
+    assert_eq!(info.len(), 22, "{info:#?}");
     for name in [
         "last_save_time",
         "last_save_duration_ms",
@@ -138,8 +152,11 @@ fn skytable_client_reads_every_status_answer() {
     );
     match run(&mut con, "info", "persistence") {
         Element::FlatArray(lines) => {
-            assert_eq!(lines.len(), 16, "{lines:?}");
+            assert_eq!(lines.len(), 22, "{lines:?}");
             assert_eq!(lines[0], "health=good");
+            assert_eq!(lines[15], "snapshots_succeeded=0");
+            assert_eq!(lines[18], "last_snapshot_status=none");
+            assert_eq!(lines[21], "data_file_bytes=0");
         }
         other => panic!("SYS INFO persistence: {other:?}"),
     }

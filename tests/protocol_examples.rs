@@ -181,13 +181,18 @@ fn mksnap_with_snapshots_disabled_answers_err_snapshot_disabled() {
 }
 
 #[test]
-fn mksnap_with_a_valid_name_answers_err_snapshot_disabled_until_snapshots_exist() {
-    let (_server, mut con) = fresh();
+fn mksnap_with_a_valid_name_writes_the_named_snapshot_even_with_snapshots_disabled() {
+    let (server, mut con) = fresh();
     exchange(
         &mut con,
-        b"*1\n_2\n+6\nMKSNAP\n+3\nfoo\n",
-        b"*1\n!21\nerr-snapshot-disabled\n",
+        b"*1\n_3\n+3\nSET\n+1\nx\n+3\n100\n",
+        b"*1\n!1\n0\n",
     );
+    exchange(&mut con, b"*1\n_2\n+6\nMKSNAP\n+3\nfoo\n", b"*1\n!1\n0\n");
+    // The answer comes only once the file is in place.
+    let path = server.data_dir().join("snapshots/remote/foo.snapshot");
+    let expected: Entries = [(b"x".to_vec(), b"100".to_vec())].into();
+    assert_eq!(read_data_file(&path), expected);
 }
 
 #[test]

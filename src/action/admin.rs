@@ -3,12 +3,15 @@
 //! server, which receives them as an [`AdminRequest`]. [`write_sys`] formats SYS answers.
 
 use super::Outcome;
-use crate::persist::{Health, PersistenceStatus, SaveKind};
+use std::time::SystemTime;
+
+use crate::persist::{Health, PersistenceStatus, SaveKind, SaveRecord};
 use crate::protocol::{error_text, write, Args};
 use crate::utc::UtcTime;
 
-/// File names are limited to 255 bytes on common file systems; the name gets `.snapshot`.
-pub const MAX_SNAPSHOT_NAME_BYTES: usize = 255 - ".snapshot".len();
+/// File names are limited to 255 bytes on common file systems. A named snapshot is written
+/// as `<name>.snapshot.tmp-<pid>` (a pid has at most 10 digits) before it gets its own name.
+pub const MAX_SNAPSHOT_NAME_BYTES: usize = 255 - ".snapshot".len() - ".tmp-".len() - 10;
 
 /// A request for the server, already validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,58 +88,89 @@ pub fn write_sys(property: SysProperty, status: &PersistenceStatus, out: &mut Ve
 
 /// `name=value` lines, in a fixed order; times in UTC (RFC 3339), empty when not applicable.
 fn persistence_lines(status: &PersistenceStatus) -> Vec<String> {
-    let time = |at| UtcTime::from_system_time(at).rfc3339_millis();
     let (health, cause, since) = match &status.health {
         Health::Good => ("good", String::new(), String::new()),
-        Health::Poisoned { cause, since } => ("critical", cause.clone(), time(*since)),
+        Health::Poisoned { cause, since } => ("critical", cause.clone(), utc(*since)),
     };
-    let last = status.last_save.as_ref();
-    let last_kind = match last.map(|record| record.kind) {
+    let save = status.last_save.as_ref();
+    let save_kind = match save.map(|record| record.kind) {
         None => "none",
         Some(SaveKind::Background) => "bgsave",
         Some(SaveKind::Shutdown) => "shutdown",
     };
-    let last_status = match last.map(|record| record.error.is_none()) {
-        None => "none",
-        Some(true) => "ok",
-        Some(false) => "failed",
-    };
-    let figure = |value: Option<String>| value.unwrap_or_default();
-    vec![
+    let snapshot = status.last_snapshot.as_ref();
+    let mut lines = vec![
         format!("health={health}"),
         format!("poisoned_cause={cause}"),
         format!("poisoned_since={since}"),
         format!("save_in_progress={}", u8::from(status.saving)),
         format!("changes_since_last_save={}", status.changes_since_save),
-        format!("saves_succeeded={}", status.saves_succeeded),
-        format!("saves_failed={}", status.saves_failed),
-        format!("last_save_kind={last_kind}"),
-        format!("last_save_status={last_status}"),
+        format!("saves_succeeded={}", status.saves.succeeded),
+        format!("saves_failed={}", status.saves.failed),
+        format!("last_save_kind={save_kind}"),
+    ];
+    lines.extend(last_save_lines(save));
+    lines.extend([
+        format!("snapshots_succeeded={}", status.snapshots.succeeded),
+        format!("snapshots_failed={}", status.snapshots.failed),
         format!(
-            "last_save_time={}",
-            figure(last.map(|record| time(record.finished)))
+            "last_snapshot={}",
+            snapshot.map_or(String::new(), |record| record.target.display().to_string())
+        ),
+        format!("last_snapshot_status={}", record_status(snapshot)),
+        format!(
+            "last_snapshot_time={}",
+            snapshot.map_or(String::new(), |r| utc(r.finished))
         ),
         format!(
+            "last_snapshot_error={}",
+            snapshot
+                .and_then(|record| record.error.clone())
+                .unwrap_or_default()
+        ),
+        format!("data_file_bytes={}", status.data_file_bytes),
+    ]);
+    lines
+}
+
+fn utc(time: SystemTime) -> String {
+    UtcTime::from_system_time(time).rfc3339_millis()
+}
+
+fn record_status(record: Option<&SaveRecord>) -> &'static str {
+    match record.map(|record| record.error.is_none()) {
+        None => "none",
+        Some(true) => "ok",
+        Some(false) => "failed",
+    }
+}
+
+/// The figures of the last save of data.bin.
+fn last_save_lines(record: Option<&SaveRecord>) -> Vec<String> {
+    let figure = |value: Option<String>| value.unwrap_or_default();
+    vec![
+        format!("last_save_status={}", record_status(record)),
+        format!("last_save_time={}", figure(record.map(|r| utc(r.finished)))),
+        format!(
             "last_save_duration_ms={}",
-            figure(last.map(|record| format!("{:.3}", record.duration.as_secs_f64() * 1e3)))
+            figure(record.map(|r| format!("{:.3}", r.duration.as_secs_f64() * 1e3)))
         ),
         format!(
             "last_fork_time_us={}",
-            figure(last.map(|record| record.fork_time.as_micros().to_string()))
+            figure(record.map(|r| r.fork_time.as_micros().to_string()))
         ),
         format!(
             "last_save_keys={}",
-            figure(last.map(|record| record.keys.to_string()))
+            figure(record.map(|r| r.keys.to_string()))
         ),
         format!(
             "last_save_bytes={}",
-            figure(last.map(|record| record.bytes.to_string()))
+            figure(record.map(|r| r.bytes.to_string()))
         ),
         format!(
             "last_save_error={}",
-            figure(last.and_then(|record| record.error.clone()))
+            figure(record.and_then(|r| r.error.clone()))
         ),
-        format!("data_file_bytes={}", status.data_file_bytes),
     ]
 }
 
@@ -183,7 +217,7 @@ mod tests {
         ] {
             assert!(is_valid_snapshot_name(good), "{good:?}");
         }
-        let too_long = "x".repeat(247);
+        let too_long = "x".repeat(232);
         for bad in [
             "",
             ".",
@@ -200,6 +234,6 @@ mod tests {
         ] {
             assert!(!is_valid_snapshot_name(bad), "{bad:?}");
         }
-        assert!(is_valid_snapshot_name(&"x".repeat(246)));
+        assert!(is_valid_snapshot_name(&"x".repeat(231)));
     }
 }

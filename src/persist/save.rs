@@ -4,7 +4,9 @@
 //!
 //! The same writer serves BGSAVE (in a forked child), the shutdown save (in the server) and
 //! snapshots. The temporary file is `<target name>.tmp-<pid>` and is removed on failure; one
-//! left behind by a crash is removed at the next start ([`remove_stale_temp_files`]).
+//! left behind by a crash is removed at the next start ([`remove_stale_temp_files`]). A file
+//! that must not replace an existing one (a named snapshot) is put in place with `link`, which
+//! fails if the name exists, instead of `rename`, which would replace it.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -44,6 +46,15 @@ impl fmt::Display for SaveReport {
     }
 }
 
+/// How the finished file takes the target's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Install {
+    /// Atomically replace whatever has the name (data.bin, timestamped snapshots).
+    Replace,
+    /// Fail if the name exists (named snapshots are never overwritten).
+    NoReplace,
+}
+
 /// The step of a save that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -53,6 +64,7 @@ pub enum Step {
     Flush,
     Sync,
     Rename,
+    Link,
     SyncDirectory,
 }
 
@@ -65,6 +77,7 @@ impl fmt::Display for Step {
             Step::Flush => "cannot flush",
             Step::Sync => "cannot fsync",
             Step::Rename => "cannot rename into place",
+            Step::Link => "cannot link into place",
             Step::SyncDirectory => "cannot fsync the directory of",
         })
     }
@@ -100,8 +113,15 @@ pub fn temp_path(target: &Path, pid: u32) -> PathBuf {
     target.with_file_name(name)
 }
 
-/// Writes `table` to `target` atomically and durably.
-pub fn write_data_file(table: &Table, target: &Path) -> Result<SaveReport, SaveError> {
+/// Writes `table` to `target` atomically and durably. `before_install` runs once the new file
+/// is complete and durable under its temporary name, just before it takes the target's name
+/// (snapshot retention makes room there, so the directory never holds one file too many).
+pub fn write_data_file(
+    table: &Table,
+    target: &Path,
+    install: Install,
+    before_install: impl FnOnce(),
+) -> Result<SaveReport, SaveError> {
     let started = Instant::now();
     let len = format::encoded_len(table);
     let temp = temp_path(target, std::process::id());
@@ -112,7 +132,7 @@ pub fn write_data_file(table: &Table, target: &Path) -> Result<SaveReport, SaveE
         .mode(DATA_FILE_MODE)
         .open(&temp)
         .map_err(|source| io_error(Step::Create, &temp, source))?;
-    let written = fill_and_install(table, &file, len, &temp, target);
+    let written = fill_and_install(table, &file, len, &temp, target, install, before_install);
     if written.is_err() {
         // Best effort: the next start removes what is left.
         let _ = fs::remove_file(&temp);
@@ -131,6 +151,8 @@ fn fill_and_install(
     len: u64,
     temp: &Path,
     target: &Path,
+    install: Install,
+    before_install: impl FnOnce(),
 ) -> Result<(), SaveError> {
     // Reserving the blocks now turns a full disk into an error here, instead of a SIGBUS when
     // a page of the map is first written.
@@ -153,7 +175,17 @@ fn fill_and_install(
     drop(map);
     file.sync_all()
         .map_err(|source| io_error(Step::Sync, temp, source))?;
-    fs::rename(temp, target).map_err(|source| io_error(Step::Rename, target, source))?;
+    before_install();
+    match install {
+        Install::Replace => {
+            fs::rename(temp, target).map_err(|source| io_error(Step::Rename, target, source))?
+        }
+        Install::NoReplace => {
+            fs::hard_link(temp, target).map_err(|source| io_error(Step::Link, target, source))?;
+            // The file is in place; a temporary name left behind is removed at the next start.
+            let _ = fs::remove_file(temp);
+        }
+    }
     sync_directory(target)
 }
 

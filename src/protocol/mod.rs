@@ -35,6 +35,8 @@ pub mod error_text {
     pub const INVALID_SNAPSHOT_NAME: &str = "err-invalid-snapshot-name";
     /// Ours: the query exceeded the configured size limit; the connection is then closed.
     pub const QUERY_TOO_LARGE: &str = "err-query-too-large";
+    /// Ours: MKSNAP with the name of a snapshot that exists; it is never overwritten.
+    pub const SNAPSHOT_EXISTS: &str = "err-snapshot-exists";
     /// Ours: SYS was asked for a property it does not know.
     pub const UNKNOWN_PROPERTY: &str = "err-unknown-property";
 }

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use log::debug;
 use mio::net::TcpStream;
 
-use super::admin;
+use super::admin::{self, AdminReply};
 use crate::action::{self, Outcome};
 use crate::persist::Persistence;
 use crate::protocol::{self, write, Element, QueryParser, ResponseCode};
@@ -32,7 +32,9 @@ const READ_BUDGET_BYTES: usize = 256 * 1024;
 /// What a connection needs from the server to execute queries.
 pub struct Exec<'a> {
     pub table: &'a mut Table,
-    pub persistence: &'a Persistence,
+    pub persistence: &'a mut Persistence,
+    /// This connection's slab key, to be named as the waiter of a job it asks for.
+    pub key: usize,
 }
 
 /// Whether the connection wants to be driven again without a new readiness event.
@@ -55,6 +57,9 @@ pub struct Connection {
     output: Vec<u8>,
     /// Bytes at the front of `output` already written to the socket.
     sent: usize,
+    /// Where in `output` the current query's response starts. While a MKSNAP waits, nothing
+    /// from here on is sent, so the client sees the response only once it is complete.
+    response_start: usize,
     /// The socket may hold unread bytes: set by a readable event, cleared at `WouldBlock`.
     readable: bool,
     /// No more input will be read: the peer closed its side, or the server is shutting down
@@ -64,6 +69,9 @@ pub struct Connection {
     draining: bool,
     /// A malformed query was answered; send what is queued, then close.
     closing: bool,
+    /// A MKSNAP is waiting for its snapshot job: nothing more is read or executed until
+    /// [`Connection::complete_admin`] delivers its answer, so answers stay in order.
+    awaiting_admin: bool,
 }
 
 impl Connection {
@@ -76,10 +84,12 @@ impl Connection {
             next_element: 0,
             output: Vec::new(),
             sent: 0,
+            response_start: 0,
             readable: false,
             input_closed: false,
             draining: false,
             closing: false,
+            awaiting_admin: false,
         }
     }
 
@@ -104,7 +114,18 @@ impl Connection {
 
     /// Everything is answered and sent, and nothing more will be read: close it.
     pub fn is_finished(&self) -> bool {
-        (self.closing || self.input_closed) && self.backlog() == 0
+        (self.closing || self.input_closed) && !self.awaiting_admin && self.backlog() == 0
+    }
+
+    /// Whether the connection waits for a job's result.
+    pub fn is_awaiting_admin(&self) -> bool {
+        self.awaiting_admin
+    }
+
+    /// Delivers the answer the connection was waiting for; drive it afterwards.
+    pub fn complete_admin(&mut self, write_answer: impl FnOnce(&mut Vec<u8>)) {
+        write_answer(&mut self.output);
+        self.awaiting_admin = false;
     }
 
     /// Reads, executes and writes until the socket would block, the output backs up, or the
@@ -114,7 +135,7 @@ impl Connection {
         loop {
             self.execute_buffered(exec);
             self.flush()?;
-            if self.closing || self.backlog() >= OUTPUT_HIGH_WATER_BYTES {
+            if self.closing || self.awaiting_admin || self.backlog() >= OUTPUT_HIGH_WATER_BYTES {
                 return Ok(Turn::Wait);
             }
             if !self.readable || self.input_closed {
@@ -153,7 +174,10 @@ impl Connection {
     /// Executes complete queries from the input buffer until it holds none, or the output
     /// reaches its high-water mark (a pipeline may pause between two of its elements).
     fn execute_buffered(&mut self, exec: &mut Exec<'_>) {
-        while !self.closing && self.output.len() - self.sent < OUTPUT_HIGH_WATER_BYTES {
+        while !self.closing
+            && !self.awaiting_admin
+            && self.output.len() - self.sent < OUTPUT_HIGH_WATER_BYTES
+        {
             let pending = self.input.pending();
             let length = match self.parser.parse(pending) {
                 Ok(Some(length)) => length,
@@ -167,6 +191,7 @@ impl Connection {
             };
             let query = self.parser.query(&pending[..length]);
             if self.next_element == 0 {
+                self.response_start = self.output.len();
                 write::query_header(&mut self.output, query.len());
             }
             while self.next_element < query.len() {
@@ -180,7 +205,18 @@ impl Connection {
                         let outcome =
                             action::execute(exec.table, writes, strings, &mut self.output);
                         if let Outcome::Admin(request) = outcome {
-                            admin::answer(&request, exec.table, exec.persistence, &mut self.output);
+                            let reply = admin::answer(
+                                &request,
+                                exec.key,
+                                exec.table,
+                                exec.persistence,
+                                &mut self.output,
+                            );
+                            if reply == AdminReply::Deferred {
+                                self.awaiting_admin = true;
+                                self.next_element += 1;
+                                return;
+                            }
                         }
                     }
                     Element::NotAnAction => write::code(&mut self.output, ResponseCode::Wrongtype),
@@ -193,10 +229,16 @@ impl Connection {
         }
     }
 
-    /// Writes queued output until done or the socket would block.
+    /// Writes queued output until done or the socket would block; while a MKSNAP waits, only
+    /// the responses of the queries before it.
     fn flush(&mut self) -> io::Result<()> {
-        while self.sent < self.output.len() {
-            match self.stream.write(&self.output[self.sent..]) {
+        let end = if self.awaiting_admin {
+            self.response_start.min(self.output.len())
+        } else {
+            self.output.len()
+        };
+        while self.sent < end {
+            match self.stream.write(&self.output[self.sent..end]) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(written) => self.sent += written,
                 Err(error) if error.kind() == ErrorKind::WouldBlock => return Ok(()),
@@ -204,8 +246,13 @@ impl Connection {
                 Err(error) => return Err(error),
             }
         }
+        if self.sent < self.output.len() {
+            return Ok(());
+        }
         self.output.clear();
         self.sent = 0;
+        // A pipeline paused at the high-water mark may have sent part of its response already.
+        self.response_start = 0;
         if self.output.capacity() > OUTPUT_RETAIN_BYTES {
             self.output.shrink_to(INPUT_INITIAL_BYTES);
         }

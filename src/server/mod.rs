@@ -24,7 +24,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::config::Config;
-use crate::persist::{Persistence, StartupError, POISONED_RETRY_INTERVAL};
+use crate::persist::{Job, Persistence, StartupError, POISONED_RETRY_INTERVAL};
 use crate::table::Table;
 use connection::{Connection, Exec, Turn};
 use signals::{Signal, SignalSource};
@@ -43,8 +43,6 @@ const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// While a save child runs, look for its end at least this often, SIGCHLD or not.
 const REAP_CHECK_INTERVAL: Duration = Duration::from_secs(1);
-/// When a periodic save falls due while another save runs, look again this much later.
-const BUSY_SAVE_RECHECK: Duration = Duration::from_secs(1);
 /// The first retry of a failed shutdown save comes after this long; each next one after twice
 /// as long, up to [`FINAL_SAVE_RETRY_MAX`].
 const FINAL_SAVE_RETRY_FIRST: Duration = Duration::from_secs(1);
@@ -151,7 +149,8 @@ impl Server {
             return Err(ServerError::TlsUnsupported);
         }
         let (persistence, table) =
-            Persistence::open(&config.data_dir).map_err(ServerError::Persistence)?;
+            Persistence::open(&config.data_dir, config.snapshot, config.restore.as_deref())
+                .map_err(ServerError::Persistence)?;
         let poll = Poll::new().map_err(ServerError::EventLoop)?;
         let address = SocketAddr::new(config.host, config.port);
         let mut listener =
@@ -170,7 +169,18 @@ impl Server {
                 timers.set(Timer::Bgsave, deadline_after(interval));
                 info!("BGSAVE every {} s", interval.as_secs());
             }
-            None => warn!("BGSAVE is disabled: data is saved only at shutdown"),
+            None => info!("BGSAVE is disabled: data is saved only at shutdown"),
+        }
+        if let Some(snapshots) = config.snapshot {
+            timers.set(Timer::Snapshot, deadline_after(snapshots.every));
+            info!(
+                "Snapshots every {} s, keeping {}",
+                snapshots.every.as_secs(),
+                match snapshots.keep {
+                    0 => "all".to_owned(),
+                    keep => format!("the last {keep}"),
+                }
+            );
         }
         info!("Server started on: skyhash://{bound}");
         Ok(Server {
@@ -287,9 +297,12 @@ impl Server {
         }
         let mut exec = Exec {
             table: &mut self.table,
-            persistence: &self.persistence,
+            persistence: &mut self.persistence,
+            key,
         };
-        match connection.drive(&mut exec) {
+        let turn = connection.drive(&mut exec);
+        let awaiting_admin = connection.is_awaiting_admin();
+        match turn {
             Ok(Turn::Yield) => self.ready.push_back(key),
             Ok(Turn::Wait) if connection.is_finished() => self.close_connection(key),
             Ok(Turn::Wait) => {}
@@ -297,6 +310,10 @@ impl Server {
                 debug!("{}: connection error: {error}", connection.peer());
                 self.close_connection(key);
             }
+        }
+        if awaiting_admin {
+            // It asked for a snapshot: start it now if no other save is running.
+            self.poll_jobs();
         }
     }
 
@@ -309,6 +326,9 @@ impl Server {
         if let Err(error) = self.poll.registry().deregister(connection.stream_mut()) {
             debug!("{}: deregister failed: {error}", connection.peer());
         }
+        if connection.is_awaiting_admin() {
+            self.persistence.forget_waiter(key);
+        }
         debug!("{}: disconnected", connection.peer());
         if self.accepting == Accepting::AtLimit {
             self.accepting = Accepting::Yes;
@@ -319,7 +339,7 @@ impl Server {
     fn handle_signals(&mut self) {
         for signal in self.signals.pending() {
             match signal {
-                Signal::Child => self.reap_save(),
+                Signal::Child => self.poll_jobs(),
                 Signal::Interrupt | Signal::Terminate => self.on_stop_signal(signal),
             }
         }
@@ -359,6 +379,7 @@ impl Server {
         self.accepting = Accepting::Closed;
         self.timers.cancel(Timer::AcceptRetry);
         self.timers.cancel(Timer::Bgsave);
+        self.timers.cancel(Timer::Snapshot);
         if let Some(mut listener) = self.listener.take() {
             if let Err(error) = self.poll.registry().deregister(&mut listener) {
                 debug!("deregistering the listener failed: {error}");
@@ -380,6 +401,7 @@ impl Server {
     fn advance_shutdown(&mut self) {
         if matches!(self.phase, Phase::Draining) && self.connections.is_empty() {
             self.timers.cancel(Timer::ShutdownGrace);
+            self.persistence.drop_queued_jobs();
             self.phase = Phase::WaitingForSave;
             if self.persistence.is_saving() {
                 info!("Waiting for the running save to finish before the final save");
@@ -420,59 +442,59 @@ impl Server {
         }
     }
 
-    /// Periodic BGSAVE: fork a save if the table changed (or the server is poisoned).
-    fn run_bgsave(&mut self) {
+    /// A periodic timer fired: queue its job, start it if no other save is running, re-arm.
+    fn run_periodic(&mut self, job: Job) {
         if !matches!(self.phase, Phase::Serving) {
             return;
         }
-        if self.persistence.is_saving() {
-            self.timers
-                .set(Timer::Bgsave, Instant::now() + BUSY_SAVE_RECHECK);
-            return;
-        }
-        if self.persistence.needs_save(&self.table) {
-            self.persistence.start_background_save(&self.table);
-        } else {
-            debug!("BGSAVE skipped: nothing changed since the last save");
-        }
-        if self.persistence.is_saving() {
-            self.timers
-                .set(Timer::ReapCheck, Instant::now() + REAP_CHECK_INTERVAL);
-        }
-        self.schedule_bgsave();
+        // A job of the same kind already waiting is not queued twice.
+        let _ = self.persistence.request(job);
+        self.poll_jobs();
+        self.schedule_periodic_saves();
     }
 
-    /// Arms the BGSAVE timer: the configured interval, or the poisoned retry interval if that
-    /// is sooner and the server is poisoned.
-    fn schedule_bgsave(&mut self) {
-        let Some(interval) = self.config.bgsave else {
-            return;
+    /// Arms the BGSAVE and snapshot timers for their configured intervals, or, while the
+    /// server is poisoned and the job would clear the poison, for the retry interval if that
+    /// is sooner. A timer already due sooner is left alone.
+    fn schedule_periodic_saves(&mut self) {
+        let poisoned = self.persistence.is_poisoned();
+        let retry = |interval: Duration, clears_poison: bool| {
+            if poisoned && clears_poison {
+                interval.min(POISONED_RETRY_INTERVAL)
+            } else {
+                interval
+            }
         };
-        let interval = if self.persistence.is_poisoned() {
-            interval.min(POISONED_RETRY_INTERVAL)
-        } else {
-            interval
-        };
-        self.timers.set(Timer::Bgsave, deadline_after(interval));
+        if let Some(interval) = self.config.bgsave {
+            let at = deadline_after(retry(interval, true));
+            self.timers.set_no_later_than(Timer::Bgsave, at);
+        }
+        if let Some(snapshots) = self.config.snapshot {
+            let at = deadline_after(retry(snapshots.every, snapshots.failsafe));
+            self.timers.set_no_later_than(Timer::Snapshot, at);
+        }
     }
 
-    /// Collects a finished save child, if there is one.
-    fn reap_save(&mut self) {
-        if !self.persistence.reap() {
-            if self.persistence.is_saving() {
-                self.timers
-                    .set(Timer::ReapCheck, Instant::now() + REAP_CHECK_INTERVAL);
+    /// Collects finished save jobs, answers the connections that waited for them, and starts
+    /// the next queued job.
+    fn poll_jobs(&mut self) {
+        for finished in self.persistence.poll(&self.table) {
+            let Some(key) = finished.job.waiter() else {
+                continue;
+            };
+            if let Some(connection) = self.connections.get_mut(key) {
+                connection.complete_admin(|out| admin::write_snapshot_result(&finished.error, out));
+                self.ready.push_back(key);
             }
-            return;
         }
-        self.timers.cancel(Timer::ReapCheck);
-        if self.persistence.is_poisoned() && matches!(self.phase, Phase::Serving) {
-            if let Some(interval) = self.config.bgsave {
-                self.timers.set_no_later_than(
-                    Timer::Bgsave,
-                    deadline_after(interval.min(POISONED_RETRY_INTERVAL)),
-                );
-            }
+        if self.persistence.is_saving() {
+            self.timers
+                .set_no_later_than(Timer::ReapCheck, Instant::now() + REAP_CHECK_INTERVAL);
+        } else {
+            self.timers.cancel(Timer::ReapCheck);
+        }
+        if matches!(self.phase, Phase::Serving) {
+            self.schedule_periodic_saves();
         }
     }
 
@@ -502,8 +524,9 @@ impl Server {
                         self.close_all_connections();
                     }
                 }
-                Timer::Bgsave => self.run_bgsave(),
-                Timer::ReapCheck => self.reap_save(),
+                Timer::Bgsave => self.run_periodic(Job::Bgsave),
+                Timer::Snapshot => self.run_periodic(Job::PeriodicSnapshot),
+                Timer::ReapCheck => self.poll_jobs(),
                 Timer::FinalSaveRetry => {
                     if let Phase::RetryingFinalSave { attempts } = self.phase {
                         self.final_save(attempts);

@@ -12,6 +12,8 @@ pub enum Timer {
     ShutdownGrace,
     /// The next periodic BGSAVE (or, while poisoned, the next retry).
     Bgsave,
+    /// The next periodic snapshot (or, while poisoned with failsafe, the next retry).
+    Snapshot,
     /// Look for a finished save child even if no SIGCHLD was seen.
     ReapCheck,
     /// Try the failed shutdown save again.
@@ -19,10 +21,11 @@ pub enum Timer {
 }
 
 impl Timer {
-    const ALL: [Timer; 5] = [
+    const ALL: [Timer; 6] = [
         Timer::AcceptRetry,
         Timer::ShutdownGrace,
         Timer::Bgsave,
+        Timer::Snapshot,
         Timer::ReapCheck,
         Timer::FinalSaveRetry,
     ];

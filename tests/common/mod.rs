@@ -1145,3 +1145,199 @@ pub fn assert_bulk_and_extras_saved(server: &TestServer, extras: &Entries) {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots
+
+/// `MKSNAP` without a name while snapshots are not configured.
+pub const SNAPSHOT_DISABLED: &[u8] = b"*1\n!21\nerr-snapshot-disabled\n";
+/// `MKSNAP` without a name while another timestamped snapshot is queued or being written.
+pub const SNAPSHOT_BUSY: &[u8] = b"*1\n!17\nerr-snapshot-busy\n";
+/// `MKSNAP <name>` with the name of an existing (or queued) named snapshot.
+pub const SNAPSHOT_EXISTS: &[u8] = b"*1\n!19\nerr-snapshot-exists\n";
+/// `MKSNAP <name>` with a name that cannot be a snapshot's file name.
+pub const INVALID_SNAPSHOT_NAME: &[u8] = b"*1\n!25\nerr-invalid-snapshot-name\n";
+/// The query `MKSNAP` without a name.
+pub const MKSNAP: &[u8] = b"*1\n_1\n+6\nMKSNAP\n";
+
+impl ServerBuilder {
+    /// `<dir>/data/snapshots`.
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.data_dir().join("snapshots")
+    }
+}
+
+impl TestServer {
+    /// `<dir>/data/snapshots`.
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.builder.snapshot_dir()
+    }
+
+    /// `<dir>/data/snapshots/remote/<name>.snapshot`.
+    pub fn named_snapshot(&self, name: &str) -> PathBuf {
+        self.snapshot_dir()
+            .join("remote")
+            .join(format!("{name}.snapshot"))
+    }
+}
+
+/// A timestamped snapshot's file name taken apart: `YYYYMMDD-HHMMSS` and the counter of
+/// `_NNNN` (0 without one). `None` for any other name. Written from the documented pattern,
+/// independently of the server's own parser.
+pub fn parse_timestamped_name(name: &str) -> Option<(String, u32)> {
+    let stem = name.strip_suffix(".snapshot")?;
+    let (stamp, counter) = match stem.split_once('_') {
+        Some((stamp, digits)) => {
+            let all_digits = digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit());
+            (stamp, all_digits.then(|| digits.parse().ok()).flatten()?)
+        }
+        None => (stem, 0),
+    };
+    let bytes = stamp.as_bytes();
+    let shape_ok = bytes.len() == 15
+        && bytes[8] == b'-'
+        && bytes[..8].iter().chain(&bytes[9..]).all(u8::is_ascii_digit);
+    shape_ok.then(|| (stamp.to_owned(), counter))
+}
+
+/// The timestamped snapshots in `dir` (one `read_dir`), sorted by name.
+pub fn timestamped_snapshots(dir: &Path) -> Vec<String> {
+    dir_names(dir)
+        .into_iter()
+        .filter(|name| parse_timestamped_name(name).is_some())
+        .collect()
+}
+
+/// `YYYYMMDD-HHMMSS` of `time` in UTC: the stamp a snapshot started at `time` is named after.
+pub fn utc_stamp(time: std::time::SystemTime) -> String {
+    let seconds = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a time after 1970")
+        .as_secs();
+    let (days, of_day) = (seconds / 86_400, seconds % 86_400);
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian), in 400-year eras that
+    // start on 0000-03-01.
+    let shifted = days + 719_468;
+    let era = shifted / 146_097;
+    let day_of_era = shifted % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60
+    )
+}
+
+/// The path in a log line `… writing <path>` (`MKSNAP started by child 12 (…): writing …`).
+pub fn written_path_in(line: &str) -> PathBuf {
+    let (_, path) = line
+        .split_once("writing ")
+        .unwrap_or_else(|| panic!("no `writing <path>` in log line {line:?}"));
+    PathBuf::from(path.trim_end())
+}
+
+/// A directory made immutable with `chattr +i` (root, ext4): nothing can be created, renamed
+/// or deleted in it. Made mutable again by [`ImmutableDir::clear`] or when dropped, so a failed
+/// test does not leave an undeletable temporary directory behind.
+pub struct ImmutableDir {
+    path: PathBuf,
+    active: bool,
+}
+
+impl ImmutableDir {
+    pub fn set(path: &Path) -> ImmutableDir {
+        chattr(path, "+i");
+        ImmutableDir {
+            path: path.to_owned(),
+            active: true,
+        }
+    }
+
+    pub fn clear(&mut self) {
+        if self.active {
+            chattr(&self.path, "-i");
+            self.active = false;
+        }
+    }
+}
+
+impl Drop for ImmutableDir {
+    fn drop(&mut self) {
+        if self.active {
+            self.active = false;
+            let _ = Command::new("chattr").arg("-i").arg(&self.path).status();
+        }
+    }
+}
+
+fn chattr(path: &Path, flag: &str) {
+    let status = Command::new("chattr")
+        .arg(flag)
+        .arg(path)
+        .status()
+        .expect("run chattr");
+    assert!(status.success(), "chattr {flag} {path:?} failed");
+}
+
+/// Stops a process with SIGSTOP and waits until it is stopped: true, or false if it ended
+/// first (it finished its work before the signal reached it).
+pub fn hold_process(pid: u32) -> bool {
+    kill_pid(pid, "STOP");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match process_state(pid) {
+            Some(('T', _)) => return true,
+            Some(('Z', _)) | None => return false,
+            Some(_) => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} neither stopped nor ended"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+impl TestServer {
+    /// Stops the server with SIGTERM and asserts exit status 0 (after the shutdown save, and
+    /// after any snapshot job that was running).
+    pub fn stop_cleanly(&mut self) {
+        self.signal("TERM");
+        let status = self.wait_exit(3 * PATIENCE);
+        assert!(
+            status.success(),
+            "exit status after SIGTERM: {status:?}\n{}",
+            self.logs().join("\n")
+        );
+    }
+
+    /// The file the save child `pid` was writing, from its `… started by child <pid> …:
+    /// writing <path>` log line.
+    pub fn path_written_by_child(&self, pid: u32) -> PathBuf {
+        self.logs()
+            .iter()
+            .rev()
+            .find(|line| line.contains("started by child") && child_pid_in(line) == pid)
+            .map(|line| written_path_in(line))
+            .unwrap_or_else(|| panic!("no `started by child {pid}` log line"))
+    }
+}
+
+/// Entries from text pairs.
+pub fn text_entries(pairs: &[(&str, &str)]) -> Entries {
+    pairs
+        .iter()
+        .map(|(key, value)| (key.as_bytes().to_vec(), value.as_bytes().to_vec()))
+        .collect()
+}
