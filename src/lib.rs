@@ -11,12 +11,14 @@
 //! - [`config`]: command-line flags and the TOML configuration file, validated into a `Config`.
 //! - [`server`]: the only module that does network I/O: one mio readiness loop for the
 //!   listener, the connections, signals and timers.
+//! - [`properties`]: the properties the fuzz targets assert, shared with the regression tests.
 //! - [`logger`]: timestamped log lines on stderr; [`utc`]: the calendar arithmetic behind them.
 
 pub mod action;
 pub mod config;
 pub mod logger;
 pub mod persist;
+pub mod properties;
 pub mod protocol;
 pub mod server;
 pub mod table;
