@@ -107,3 +107,33 @@ fn batch_written_just_before_sigterm_is_fully_answered() {
 fn batch_written_just_before_sigint_is_fully_answered() {
     assert_batch_answered_before_exit("INT");
 }
+
+/// Responses far larger than the queries: the server stops executing at its output
+/// high-water mark until the client reads, and must still answer every query it had received
+/// when the signal came, however long the client takes to start reading (within the grace).
+#[test]
+fn pipelined_queries_with_large_answers_are_all_answered_after_the_signal() {
+    const QUERIES: usize = 300;
+    let value = vec![b'v'; 64 * 1024];
+    let server = TestServer::start();
+    let mut con = server.raw();
+    exchange(&mut con, &simple_query(&[b"SET", b"big", &value]), b"*1\n!1\n0\n");
+    let query = simple_query(&[b"GET", b"big"]);
+    con.write_all(&query.repeat(QUERIES)).expect("write the batch");
+    let mut server = server;
+    server.signal("TERM");
+    let mut answer = format!("*1\n+{}\n", value.len()).into_bytes();
+    answer.extend_from_slice(&value);
+    answer.push(b'\n');
+    let expected = answer.repeat(QUERIES);
+    let (received, ending) = read_up_to(&mut con, expected.len(), PATIENCE);
+    assert!(
+        received == expected,
+        "got {} of {} response bytes ({ending})",
+        received.len(),
+        expected.len()
+    );
+    expect_eof(&mut con);
+    let status = server.wait_exit(PATIENCE);
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+}

@@ -1,12 +1,14 @@
 //! One client connection: its socket, input and output buffers, and the step that turns
 //! received bytes into executed queries and queued responses.
 //!
-//! Memory stays bounded whatever the client does: a client that stops reading its responses
-//! stops being read once [`OUTPUT_HIGH_WATER_BYTES`] are waiting for it, and the input buffer
-//! never holds more than the query limit plus one read. The socket is edge-triggered, so the
-//! connection remembers whether it may still hold unread bytes (`readable`).
+//! Memory stays bounded whatever the client does: the socket is read only when the buffer
+//! holds no complete query, and queries stop being executed once [`OUTPUT_HIGH_WATER_BYTES`]
+//! of responses wait to be sent, so a client that stops reading stops being read; the input
+//! buffer holds at most one incomplete query (within the query limit) plus one read. The
+//! socket is edge-triggered, so the connection remembers whether it may still hold unread
+//! bytes (`readable`).
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Write};
 use std::net::SocketAddr;
 
 use log::debug;
@@ -60,8 +62,12 @@ pub struct Connection {
     /// Where in `output` the current query's response starts. While a MKSNAP waits, nothing
     /// from here on is sent, so the client sees the response only once it is complete.
     response_start: usize,
-    /// The socket may hold unread bytes: set by a readable event, cleared at `WouldBlock`.
+    /// The socket may hold unread bytes: set by a readable event, cleared at `WouldBlock` or
+    /// a short read.
     readable: bool,
+    /// The peer has closed its side (the event said so): read until the end-of-stream read
+    /// instead of stopping at a short one, since no further event will come.
+    hung_up: bool,
     /// No more input will be read: the peer closed its side, or the server is shutting down
     /// and has read everything the peer sent before.
     input_closed: bool,
@@ -86,6 +92,7 @@ impl Connection {
             sent: 0,
             response_start: 0,
             readable: false,
+            hung_up: false,
             input_closed: false,
             draining: false,
             closing: false,
@@ -101,9 +108,11 @@ impl Connection {
         self.peer
     }
 
-    /// Records a readable event; the next [`Self::drive`] reads.
-    pub fn mark_readable(&mut self) {
+    /// Records a readable event; the next [`Self::drive`] reads. `hung_up`: the event also
+    /// said the peer closed its side.
+    pub fn mark_readable(&mut self, hung_up: bool) {
         self.readable = true;
+        self.hung_up |= hung_up;
     }
 
     /// Shutdown: answer every complete query the peer has already sent, then stop reading.
@@ -128,15 +137,21 @@ impl Connection {
         self.awaiting_admin = false;
     }
 
-    /// Reads, executes and writes until the socket would block, the output backs up, or the
-    /// read budget is spent. An error means the connection is broken and must be closed.
+    /// Executes, writes and reads until the socket would block, the output backs up, or the
+    /// read budget is spent. Reads only when no complete query is left in the buffer, so a
+    /// client that does not read its responses is not read either. An error means the
+    /// connection is broken and must be closed.
     pub fn drive(&mut self, exec: &mut Exec<'_>) -> io::Result<Turn> {
         let mut budget = READ_BUDGET_BYTES;
         loop {
-            self.execute_buffered(exec);
+            let more_buffered = self.execute_buffered(exec);
             self.flush()?;
             if self.closing || self.awaiting_admin || self.backlog() >= OUTPUT_HIGH_WATER_BYTES {
                 return Ok(Turn::Wait);
+            }
+            if more_buffered {
+                // The output drained below the mark: run what is already here before reading.
+                continue;
             }
             if !self.readable || self.input_closed {
                 return Ok(Turn::Wait);
@@ -145,7 +160,7 @@ impl Connection {
                 return Ok(Turn::Yield);
             }
             match self.input.read_from(&mut self.stream) {
-                Ok(0) => {
+                Ok(Read { bytes: 0, .. }) => {
                     self.readable = false;
                     self.input_closed = true;
                     if !self.input.pending().is_empty() {
@@ -156,7 +171,15 @@ impl Connection {
                         );
                     }
                 }
-                Ok(read) => budget = budget.saturating_sub(read),
+                Ok(Read { bytes, room }) => {
+                    budget = budget.saturating_sub(bytes);
+                    if bytes < room && !self.hung_up {
+                        // A short read emptied the socket; new bytes raise a new event. This
+                        // saves the read that would only have said WouldBlock.
+                        self.readable = false;
+                        self.input_closed = self.draining;
+                    }
+                }
                 Err(error) if error.kind() == ErrorKind::WouldBlock => {
                     self.readable = false;
                     self.input_closed = self.draining;
@@ -172,21 +195,22 @@ impl Connection {
     }
 
     /// Executes complete queries from the input buffer until it holds none, or the output
-    /// reaches its high-water mark (a pipeline may pause between two of its elements).
-    fn execute_buffered(&mut self, exec: &mut Exec<'_>) {
-        while !self.closing
-            && !self.awaiting_admin
-            && self.output.len() - self.sent < OUTPUT_HIGH_WATER_BYTES
-        {
+    /// reaches its high-water mark (a pipeline may pause between two of its elements). Returns
+    /// whether it stopped at the mark, with complete work possibly left in the buffer.
+    fn execute_buffered(&mut self, exec: &mut Exec<'_>) -> bool {
+        while !self.closing && !self.awaiting_admin {
+            if self.output.len() - self.sent >= OUTPUT_HIGH_WATER_BYTES {
+                return true;
+            }
             let pending = self.input.pending();
             let length = match self.parser.parse(pending) {
                 Ok(Some(length)) => length,
-                Ok(None) => return,
+                Ok(None) => return false,
                 Err(error) => {
                     debug!("{}: closing after a malformed query: {error}", self.peer);
                     protocol::error_response(&error, &mut self.output);
                     self.closing = true;
-                    return;
+                    return false;
                 }
             };
             let query = self.parser.query(&pending[..length]);
@@ -196,7 +220,7 @@ impl Connection {
             }
             while self.next_element < query.len() {
                 if self.output.len() - self.sent >= OUTPUT_HIGH_WATER_BYTES {
-                    return;
+                    return true;
                 }
                 match query.element(self.next_element) {
                     Element::Action { first, count } => {
@@ -215,7 +239,7 @@ impl Connection {
                             if reply == AdminReply::Deferred {
                                 self.awaiting_admin = true;
                                 self.next_element += 1;
-                                return;
+                                return false;
                             }
                         }
                     }
@@ -227,6 +251,7 @@ impl Connection {
             self.parser.reset();
             self.input.consume(length);
         }
+        false
     }
 
     /// Writes queued output until done or the socket would block; while a MKSNAP waits, only
@@ -288,7 +313,7 @@ impl InputBuffer {
 
     /// One `read` into the free space, made at least [`INPUT_MIN_READ_BYTES`] large first by
     /// moving pending bytes to the front or by doubling the buffer.
-    fn read_from(&mut self, source: &mut impl Read) -> io::Result<usize> {
+    fn read_from(&mut self, source: &mut impl io::Read) -> io::Result<Read> {
         if self.bytes.len() - self.end < INPUT_MIN_READ_BYTES {
             if self.start > 0 {
                 self.bytes.copy_within(self.start..self.end, 0);
@@ -300,8 +325,16 @@ impl InputBuffer {
                 self.bytes.resize(grown, 0);
             }
         }
-        let read = source.read(&mut self.bytes[self.end..])?;
-        self.end += read;
-        Ok(read)
+        let room = self.bytes.len() - self.end;
+        let bytes = source.read(&mut self.bytes[self.end..])?;
+        self.end += bytes;
+        Ok(Read { bytes, room })
     }
+}
+
+/// What one `read` did.
+struct Read {
+    bytes: usize,
+    /// The space offered: fewer bytes than this means the socket had no more.
+    room: usize,
 }

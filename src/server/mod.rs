@@ -110,6 +110,19 @@ enum Accepting {
     Closed,
 }
 
+/// Why a connection is being driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Readiness {
+    /// The socket has bytes to read.
+    Readable,
+    /// The peer closed its side, or the socket failed: read to the end.
+    HungUp,
+    /// Only room to write.
+    WritableOnly,
+    /// Not an event: the connection yielded its turn, got a job's answer, or is draining.
+    Resumed,
+}
+
 /// Where the server is in its life.
 #[derive(Debug)]
 enum Phase {
@@ -216,12 +229,20 @@ impl Server {
                 match event.token() {
                     LISTENER => self.accept_all(),
                     SIGNALS => self.handle_signals(),
-                    Token(token) => self.drive_connection(token - FIRST_CLIENT, true),
+                    Token(token) => {
+                        let hung_up = event.is_read_closed() || event.is_error();
+                        let readiness = match (event.is_readable() || hung_up, hung_up) {
+                            (false, _) => Readiness::WritableOnly,
+                            (true, false) => Readiness::Readable,
+                            (true, true) => Readiness::HungUp,
+                        };
+                        self.drive_connection(token - FIRST_CLIENT, readiness);
+                    }
                 }
             }
             for _ in 0..self.ready.len() {
                 if let Some(key) = self.ready.pop_front() {
-                    self.drive_connection(key, false);
+                    self.drive_connection(key, Readiness::Resumed);
                 }
             }
             self.run_due_timers();
@@ -288,12 +309,14 @@ impl Server {
     }
 
     /// Lets one connection make progress; closes it when it is done or broken.
-    fn drive_connection(&mut self, key: usize, readiness_event: bool) {
+    fn drive_connection(&mut self, key: usize, readiness: Readiness) {
         let Some(connection) = self.connections.get_mut(key) else {
             return;
         };
-        if readiness_event {
-            connection.mark_readable();
+        match readiness {
+            Readiness::Readable => connection.mark_readable(false),
+            Readiness::HungUp => connection.mark_readable(true),
+            Readiness::WritableOnly | Readiness::Resumed => {}
         }
         let mut exec = Exec {
             table: &mut self.table,
@@ -393,7 +416,7 @@ impl Server {
             if let Some(connection) = self.connections.get_mut(key) {
                 connection.begin_draining();
             }
-            self.drive_connection(key, false);
+            self.drive_connection(key, Readiness::Resumed);
         }
     }
 
