@@ -6,8 +6,16 @@
 //! Nothing here is used by the server. The model in [`actions_vs_model`] is deliberately a
 //! second, naive implementation of the 19 actions over a `HashMap`, written from the spec and
 //! not from the code it checks.
+//!
+//! A decoder must also never allocate in proportion to a count or length a file merely
+//! declares. libFuzzer's own memory limits need a sanitizer, which the stable toolchain does
+//! not give us, so a [`CountingAllocator`] (installed as the global allocator by the fuzz
+//! targets and the regression tests) measures the peak, and [`decode_allocation_bound`] states
+//! what the format allows.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::action::{self, Outcome, Writes};
 use crate::persist::{format, legacy};
@@ -468,6 +476,13 @@ fn flat_array_strings(response: &[u8]) -> Option<Vec<Vec<u8>>> {
     rest.is_empty().then_some(strings)
 }
 
+/// In an `actions_vs_model` input, the selector byte that turns poisoning on or off.
+const TOGGLE_POISON: usize = 0xff;
+/// A selector with this bit set mixes the letter case of the action name it picks.
+const MIXED_CASE_BIT: usize = 0x80;
+/// The most arguments an `actions_vs_model` step gives an action.
+const MAX_ARGS: usize = 6;
+
 /// `actions_vs_model`: a sequence of actions, decoded from the bytes, gives the same response
 /// from the real dispatcher and table as from the model, byte for byte (LSKEYS, whose order is
 /// unspecified, as a set), and both hold the same entries after every step.
@@ -478,13 +493,12 @@ pub fn actions_vs_model(bytes: &[u8]) {
     let mut input = bytes.iter().copied();
     while let Some(selector) = input.next() {
         let selector = usize::from(selector);
-        if selector == 0xff {
+        if selector == TOGGLE_POISON {
             poisoned = !poisoned;
             continue;
         }
         let name = NAMES[selector % NAMES.len()];
-        // Bit 7 mixes the case of the name.
-        let name: String = if selector & 0x80 != 0 {
+        let name: String = if selector & MIXED_CASE_BIT != 0 {
             name.chars()
                 .enumerate()
                 .map(|(i, c)| {
@@ -498,7 +512,7 @@ pub fn actions_vs_model(bytes: &[u8]) {
         } else {
             name.to_owned()
         };
-        let count = usize::from(input.next().unwrap_or(0) % 7);
+        let count = usize::from(input.next().unwrap_or(0)) % (MAX_ARGS + 1);
         let mut parts: Vec<&[u8]> = vec![name.as_bytes()];
         for _ in 0..count {
             parts.push(WORDS[usize::from(input.next().unwrap_or(0)) % WORDS.len()]);
@@ -557,4 +571,204 @@ pub fn actions_vs_model(bytes: &[u8]) {
             "payload bytes after {parts:?}"
         );
     }
+}
+
+/// One step of an [`actions_vs_model`] input, named rather than numbered, for writing seeds.
+pub enum ModelStep<'a> {
+    /// An action: a name from the generator's list, whether to mix its letter case, and at
+    /// most six arguments, each one of the generator's words.
+    Action {
+        name: &'a str,
+        mixed_case: bool,
+        args: &'a [&'a [u8]],
+    },
+    /// Poisoning on (or off again): writes are refused until the next toggle.
+    TogglePoison,
+}
+
+/// The bytes [`actions_vs_model`] decodes into `steps`: the inverse of its decoding, so seeds
+/// name their actions and stay right if the lists change. Panics on a name, word or argument
+/// count the generator cannot produce.
+pub fn encode_model_steps(steps: &[ModelStep<'_>]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for step in steps {
+        let (name, mixed_case, args) = match step {
+            ModelStep::TogglePoison => {
+                bytes.push(TOGGLE_POISON as u8);
+                continue;
+            }
+            ModelStep::Action {
+                name,
+                mixed_case,
+                args,
+            } => (name, mixed_case, args),
+        };
+        let index = NAMES
+            .iter()
+            .position(|known| known == name)
+            .unwrap_or_else(|| panic!("{name} is not among the generator's names"));
+        // The smallest selector with the mixed-case bit set or clear, as asked, that names
+        // `index`; it stays below TOGGLE_POISON.
+        let base = if *mixed_case { MIXED_CASE_BIT } else { 0 };
+        let selector = base + (index + NAMES.len() - base % NAMES.len()) % NAMES.len();
+        assert!(
+            args.len() <= MAX_ARGS,
+            "a step takes at most {MAX_ARGS} arguments"
+        );
+        bytes.push(selector as u8);
+        bytes.push(args.len() as u8);
+        for arg in *args {
+            let word = WORDS
+                .iter()
+                .position(|known| known == arg)
+                .unwrap_or_else(|| panic!("{arg:?} is not among the generator's words"));
+            bytes.push(word as u8);
+        }
+    }
+    bytes
+}
+
+/// The system allocator, counting the bytes currently allocated and the most ever allocated
+/// at once, so a property can bound what the code under test holds. Sizes are the requested
+/// ones (`Layout::size`), not what the system rounds them up to.
+pub struct CountingAllocator {
+    current: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl CountingAllocator {
+    pub const fn new() -> Self {
+        CountingAllocator {
+            current: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        }
+    }
+
+    /// Runs `work` and returns the most bytes allocated at once during it, above what was
+    /// allocated when it started. Allocations of other threads count too: measure where
+    /// nothing else runs.
+    pub fn peak_during(&self, work: impl FnOnce()) -> usize {
+        let baseline = self.current.load(Ordering::SeqCst);
+        self.peak.store(baseline, Ordering::SeqCst);
+        work();
+        self.peak.load(Ordering::SeqCst).saturating_sub(baseline)
+    }
+
+    fn grew(&self, bytes: usize) {
+        let now = self.current.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+    }
+
+    fn shrank(&self, bytes: usize) {
+        self.current.fetch_sub(bytes, Ordering::SeqCst);
+    }
+}
+
+impl Default for CountingAllocator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's own arguments, so `System`'s
+// guarantees are ours; the counting only touches atomics and never allocates.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `alloc`'s contract (a non-zero size), which is `System`'s.
+        let block = unsafe { System.alloc(layout) };
+        if !block.is_null() {
+            self.grew(layout.size());
+        }
+        block
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let block = unsafe { System.alloc_zeroed(layout) };
+        if !block.is_null() {
+            self.grew(layout.size());
+        }
+        block
+    }
+
+    unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+        // SAFETY: `block` came from this allocator, hence from `System`, with this `layout`.
+        unsafe { System.dealloc(block, layout) };
+        self.shrank(layout.size());
+    }
+
+    unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `block` came from `System` with `layout`, and the caller upholds `realloc`'s
+        // contract for `new_size`.
+        let moved = unsafe { System.realloc(block, layout, new_size) };
+        if !moved.is_null() {
+            // On failure the old block is still allocated and nothing changed.
+            if new_size >= layout.size() {
+                self.grew(new_size - layout.size());
+            } else {
+                self.shrank(layout.size() - new_size);
+            }
+        }
+        moved
+    }
+}
+
+/// Bytes a `Table`'s hash table takes per entry of capacity: 17 per bucket (a 16-byte entry
+/// handle and a control byte) and at most 16/7 buckets per entry (a 7/8 load factor, rounded
+/// up to a power of two): 38.9, rounded up.
+const HASH_TABLE_BYTES_PER_ENTRY: usize = 39;
+/// A hash table's bytes beyond its per-entry share: a small table has at least 8 buckets
+/// (8 × 17) and every table 16 trailing control bytes.
+const HASH_TABLE_FIXED_BYTES: usize = 8 * 17 + 16;
+/// An entry's own allocation besides its key and value: the 4-byte key length.
+const ENTRY_PREFIX_BYTES: usize = 4;
+/// What the property's sorted copy of a table (`entries`) takes per entry besides the key and
+/// value bytes: its share of B-tree nodes (a leaf, 11 pairs of 24-byte `Vec`s, is 544 bytes
+/// and holds at least 5 pairs; an internal node, 12 edges more, is 640 bytes and has at least
+/// 6 children, so there is at most one per 5 leaves), and the 48-byte pair that `collect`
+/// buffers before it builds the tree.
+const SORTED_COPY_BYTES_PER_ENTRY: usize = 544 / 5 + 640 / 5 / 5 + 48;
+/// Bytes not proportional to the input: mostly the nodes of the sorted copies that a table of
+/// a few entries leaves nearly empty (a root and the right edge of each tree level).
+const FIXED_BYTES: usize = 4096;
+
+/// The most bytes [`format_decode`] (or [`format_decode_sealed`] or [`legacy_decode`]) may
+/// hold allocated at once for an input of `input_len` bytes.
+///
+/// Every entry of a Stratus file takes at least [`format::ENTRY_OVERHEAD`] input bytes (a
+/// Skytable 0.6 entry at least 16), so a decoder that trusts no declared count or length holds
+/// at most `input_len / 8` entries and `input_len` bytes of keys and values. The property holds
+/// two decoded tables at once (the decoded one and the one decoded again from its encoding),
+/// each a hash table and one allocation per entry; the encoding itself (no longer than the
+/// input, plus a header for an imported file); and two sorted copies for the comparison.
+pub fn decode_allocation_bound(input_len: usize) -> usize {
+    let entries = input_len / format::ENTRY_OVERHEAD;
+    let payload = input_len;
+    let table = entries * (HASH_TABLE_BYTES_PER_ENTRY + ENTRY_PREFIX_BYTES)
+        + HASH_TABLE_FIXED_BYTES
+        + payload;
+    let encoding = format::HEADER_LEN + input_len;
+    let sorted_copy = entries * SORTED_COPY_BYTES_PER_ENTRY + payload;
+    2 * table + encoding + 2 * sorted_copy + FIXED_BYTES
+}
+
+/// The most bytes [`format_decode_sealed`] may hold for an input of `input_len` bytes: the
+/// bound of decoding the sealed file (the payload behind a header), plus that file.
+pub fn sealed_decode_allocation_bound(input_len: usize) -> usize {
+    let file_len = format::HEADER_LEN + input_len;
+    decode_allocation_bound(file_len) + file_len
+}
+
+/// Runs `property` and panics if it held more than `bound` bytes allocated at once, as
+/// measured by `allocator` (which must be the global allocator).
+pub fn assert_allocation_within(
+    allocator: &CountingAllocator,
+    bound: usize,
+    property: impl FnOnce(),
+) {
+    let peak = allocator.peak_during(property);
+    assert!(
+        peak <= bound,
+        "allocated {peak} bytes at once, more than the bound of {bound}"
+    );
 }
