@@ -1341,3 +1341,25 @@ pub fn text_entries(pairs: &[(&str, &str)]) -> Entries {
         .map(|(key, value)| (key.as_bytes().to_vec(), value.as_bytes().to_vec()))
         .collect()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Memory
+
+/// The resident set size of a process in KiB (`VmRSS` of /proc/<pid>/status); None if there is
+/// no such process, or it has exited and not been reaped yet (a zombie has no `VmRSS` line).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|number| number.trim().parse().ok())
+}
+
+impl TestServer {
+    /// The server's resident set size in KiB; panics if it is not running.
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.pid())
+            .unwrap_or_else(|| panic!("no VmRSS for server pid {}: not running", self.pid()))
+    }
+}
