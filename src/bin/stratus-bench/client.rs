@@ -1,0 +1,421 @@
+//! The load engine: runs one test by driving every connection from a single mio loop. Each
+//! connection sends a batch of `pipeline` requests, reads and checks their replies, records
+//! each one's latency (batch written → reply read) and then sends the next batch, until the
+//! test's requests are all answered or lost. One thread keeps the tool off the server's second
+//! core. It neither builds requests (`workload`) nor formats results (`report`).
+
+use std::fmt;
+use std::io::{self, IsTerminal, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::options::LoadOptions;
+use crate::protocol::{quote, Protocol};
+use crate::saver::{SaveTally, Saver, SaverError};
+use crate::wire::{ReadEnd, Wire};
+use crate::workload::{check_reply, KeyChooser, RequestTemplate, TestKind};
+
+/// How often the progress line is redrawn.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+/// A test that sees no reply for this long is stopped: the server is hung or gone.
+const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Latencies are recorded in nanoseconds, up to an hour, to 3 significant digits.
+const LATENCY_MAX_NANOS: u64 = 3_600 * 1_000_000_000;
+const LATENCY_SIGNIFICANT_DIGITS: u8 = 3;
+
+/// Everything measured in one test.
+#[derive(Debug)]
+pub struct TestOutcome {
+    pub name: &'static str,
+    /// Replies received, expected or not.
+    pub answered: u64,
+    /// Requests sent on connections that were dropped before their reply came.
+    pub lost: u64,
+    /// Unexpected and malformed replies, and lost requests.
+    pub errors: u64,
+    /// First request written to last reply read.
+    pub elapsed: Duration,
+    /// Per-request latency in nanoseconds.
+    pub latency: Histogram<u64>,
+    pub first_error: Option<String>,
+    pub connections_lost: usize,
+    /// Why the test ended before all its requests were settled.
+    pub stopped: Option<String>,
+    pub saves: Option<SaveTally>,
+}
+
+impl TestOutcome {
+    /// Requests whose fate is known: answered or lost.
+    pub fn settled(&self) -> u64 {
+        self.answered + self.lost
+    }
+}
+
+#[derive(Debug)]
+pub enum LoadError {
+    Resolve { target: String, source: io::Error },
+    NoAddress { target: String },
+    Connect { addr: SocketAddr, source: io::Error },
+    Poll(io::Error),
+    Histogram(String),
+    Saves(SaverError),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Resolve { target, source } => write!(f, "cannot resolve {target}: {source}"),
+            LoadError::NoAddress { target } => write!(f, "{target} resolves to no address"),
+            LoadError::Connect { addr, source } => {
+                write!(
+                    f,
+                    "cannot connect to {addr}: {source} (is the server running?)"
+                )
+            }
+            LoadError::Poll(error) => write!(f, "event loop: {error}"),
+            LoadError::Histogram(error) => write!(f, "latency histogram: {error}"),
+            LoadError::Saves(error) => write!(f, "background saves: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, LoadError> {
+    let target = format!("{host}:{port}");
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|source| LoadError::Resolve {
+            target: target.clone(),
+            source,
+        })?
+        .next()
+        .ok_or(LoadError::NoAddress { target })
+}
+
+/// One connection of the test.
+struct Client {
+    wire: Wire,
+    /// Requests of the current batch still waiting for their reply.
+    unanswered: usize,
+    batch_sent_at: Instant,
+    open: bool,
+}
+
+struct Engine<'a> {
+    protocol: Protocol,
+    kind: TestKind,
+    pipeline: usize,
+    total: u64,
+    template: RequestTemplate,
+    keys: &'a mut KeyChooser,
+    poll: Poll,
+    clients: Vec<Client>,
+    saver: Option<Saver>,
+    issued: u64,
+    answered: u64,
+    lost: u64,
+    errors: u64,
+    first_error: Option<String>,
+    connections_lost: usize,
+    latency: Histogram<u64>,
+    last_reply_at: Option<Instant>,
+}
+
+/// Runs test `kind` against `addr`; `keys` carries on from one test to the next.
+pub fn run_test(
+    options: &LoadOptions,
+    addr: SocketAddr,
+    kind: TestKind,
+    keys: &mut KeyChooser,
+) -> Result<TestOutcome, LoadError> {
+    let poll = Poll::new().map_err(LoadError::Poll)?;
+    let mut clients = Vec::with_capacity(options.clients);
+    for index in 0..options.clients {
+        let mut wire = Wire::connect(addr).map_err(|source| LoadError::Connect { addr, source })?;
+        poll.registry()
+            .register(
+                &mut wire.stream,
+                Token(index),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .map_err(LoadError::Poll)?;
+        clients.push(Client {
+            wire,
+            unanswered: 0,
+            batch_sent_at: Instant::now(),
+            open: true,
+        });
+    }
+    let saver = if options.background_saves {
+        let mut saver = Saver::connect(addr, options.protocol).map_err(LoadError::Saves)?;
+        poll.registry()
+            .register(
+                saver.stream(),
+                Token(options.clients),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .map_err(LoadError::Poll)?;
+        Some(saver)
+    } else {
+        None
+    };
+    let latency = Histogram::new_with_bounds(1, LATENCY_MAX_NANOS, LATENCY_SIGNIFICANT_DIGITS)
+        .map_err(|error| LoadError::Histogram(error.to_string()))?;
+    let engine = Engine {
+        protocol: options.protocol,
+        kind,
+        pipeline: options.pipeline,
+        total: options.requests,
+        template: RequestTemplate::new(kind, options.protocol, options.data_size),
+        keys,
+        poll,
+        clients,
+        saver,
+        issued: 0,
+        answered: 0,
+        lost: 0,
+        errors: 0,
+        first_error: None,
+        connections_lost: 0,
+        latency,
+        last_reply_at: None,
+    };
+    engine.run()
+}
+
+impl Engine<'_> {
+    fn run(mut self) -> Result<TestOutcome, LoadError> {
+        let name = self.kind.name(self.protocol);
+        let progress = io::stderr().is_terminal();
+        let mut events = Events::with_capacity(1024);
+        let started = Instant::now();
+        for id in 0..self.clients.len() {
+            self.start_batch(id);
+        }
+        if let Some(saver) = &mut self.saver {
+            saver.on_timer(started).map_err(LoadError::Saves)?;
+        }
+        let mut next_progress = started + PROGRESS_INTERVAL;
+        let mut progress_mark = (started, 0u64);
+        let mut last_activity = started;
+        let mut stopped = None;
+        while self.settled() < self.total {
+            if !self.clients.iter().any(|client| client.open) {
+                stopped = Some("every connection was closed".to_owned());
+                break;
+            }
+            let now = Instant::now();
+            if now.duration_since(last_activity) >= STALL_TIMEOUT {
+                stopped = Some(format!("no reply for {} s", STALL_TIMEOUT.as_secs()));
+                break;
+            }
+            let mut deadline = last_activity + STALL_TIMEOUT;
+            if progress {
+                deadline = deadline.min(next_progress);
+            }
+            if let Some(due) = self.saver.as_ref().and_then(Saver::deadline) {
+                deadline = deadline.min(due);
+            }
+            match self
+                .poll
+                .poll(&mut events, Some(deadline.saturating_duration_since(now)))
+            {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(LoadError::Poll(error)),
+            }
+            let before = self.settled();
+            for event in events.iter() {
+                let Token(id) = event.token();
+                if id < self.clients.len() {
+                    self.on_event(id, event.is_writable());
+                } else if let Some(saver) = &mut self.saver {
+                    saver
+                        .on_event(Instant::now(), event.is_writable())
+                        .map_err(LoadError::Saves)?;
+                }
+            }
+            let now = Instant::now();
+            if self.settled() != before {
+                last_activity = now;
+            }
+            if let Some(saver) = &mut self.saver {
+                saver.on_timer(now).map_err(LoadError::Saves)?;
+            }
+            if progress && now >= next_progress {
+                let (mark_time, mark_settled) = progress_mark;
+                let rate = (self.settled() - mark_settled) as f64
+                    / now.duration_since(mark_time).as_secs_f64();
+                eprint!(
+                    "\r{name}: {} of {} requests, {rate:.0} requests/s   ",
+                    self.settled(),
+                    self.total
+                );
+                progress_mark = (now, self.settled());
+                next_progress = now + PROGRESS_INTERVAL;
+            }
+        }
+        if progress {
+            // Erase the progress line so the result line starts clean.
+            eprint!("\r\x1b[K");
+            let _ = io::stderr().flush();
+        }
+        if stopped.is_some() {
+            for id in 0..self.clients.len() {
+                self.drop_connection(id, None);
+            }
+        }
+        Ok(TestOutcome {
+            name,
+            answered: self.answered,
+            lost: self.lost,
+            errors: self.errors,
+            elapsed: self
+                .last_reply_at
+                .map_or(Duration::ZERO, |last| last.duration_since(started)),
+            latency: self.latency,
+            first_error: self.first_error,
+            connections_lost: self.connections_lost,
+            stopped,
+            saves: self.saver.as_ref().map(Saver::tally),
+        })
+    }
+
+    fn settled(&self) -> u64 {
+        self.answered + self.lost
+    }
+
+    /// Sends connection `id` its next batch, if requests remain to be issued.
+    fn start_batch(&mut self, id: usize) {
+        let remaining = self.total - self.issued;
+        let count = (self.pipeline as u64).min(remaining) as usize;
+        let client = &mut self.clients[id];
+        if count == 0 || !client.open {
+            return;
+        }
+        let out = client.wire.outgoing();
+        for _ in 0..count {
+            self.template.append(out, self.keys);
+        }
+        self.issued += count as u64;
+        client.unanswered = count;
+        client.batch_sent_at = Instant::now();
+        if let Err(error) = client.wire.flush() {
+            self.drop_connection(id, Some(&format!("write failed: {error}")));
+        }
+    }
+
+    fn on_event(&mut self, id: usize, writable: bool) {
+        if !self.clients[id].open {
+            return;
+        }
+        if writable {
+            if let Err(error) = self.clients[id].wire.flush() {
+                self.drop_connection(id, Some(&format!("write failed: {error}")));
+                return;
+            }
+        }
+        let end = match self.clients[id].wire.read_available() {
+            Ok(end) => end,
+            Err(error) => {
+                self.drop_connection(id, Some(&format!("read failed: {error}")));
+                return;
+            }
+        };
+        let now = Instant::now();
+        if !self.take_replies(id, now) {
+            return;
+        }
+        if end == ReadEnd::Closed {
+            self.drop_connection(id, Some("closed by the server"));
+        } else if self.clients[id].unanswered == 0 {
+            self.start_batch(id);
+        }
+    }
+
+    /// Consumes every complete reply of connection `id`; false if the connection had to be
+    /// dropped (a malformed reply, or bytes that answer nothing).
+    fn take_replies(&mut self, id: usize, now: Instant) -> bool {
+        let client = &mut self.clients[id];
+        let nanos = now.duration_since(client.batch_sent_at).as_nanos();
+        while client.unanswered > 0 {
+            let buf = client.wire.unread();
+            match check_reply(self.protocol, self.kind, buf) {
+                Ok(None) => break,
+                Ok(Some((len, expected))) => {
+                    if !expected {
+                        self.errors += 1;
+                        if self.first_error.is_none() {
+                            self.first_error =
+                                Some(format!("unexpected reply {}", quote(&buf[..len])));
+                        }
+                    }
+                    self.latency
+                        .saturating_record(u64::try_from(nanos).unwrap_or(u64::MAX));
+                    client.wire.consume(len);
+                    client.unanswered -= 1;
+                    self.answered += 1;
+                    self.last_reply_at = Some(now);
+                }
+                Err(malformed) => {
+                    // Not counted here: the request it answers is counted as lost, with the
+                    // rest of the connection's batch.
+                    let text = format!("malformed reply ({malformed}): {}", quote(buf));
+                    self.note_first_error(&text);
+                    self.drop_connection(id, Some(&text));
+                    return false;
+                }
+            }
+        }
+        let client = &self.clients[id];
+        if client.unanswered == 0 && !client.wire.unread().is_empty() {
+            let text = format!(
+                "bytes that answer no request: {}",
+                quote(client.wire.unread())
+            );
+            self.errors += 1;
+            self.note_first_error(&text);
+            self.drop_connection(id, Some(&text));
+            return false;
+        }
+        true
+    }
+
+    fn note_first_error(&mut self, text: &str) {
+        if self.first_error.is_none() {
+            self.first_error = Some(text.to_owned());
+        }
+    }
+
+    /// Gives up connection `id`: its unanswered requests are lost, and count as errors. A
+    /// `reason` means the connection failed (said once on stderr, and counted); `None` means
+    /// the test itself was stopped.
+    fn drop_connection(&mut self, id: usize, reason: Option<&str>) {
+        let client = &mut self.clients[id];
+        if !client.open {
+            return;
+        }
+        client.open = false;
+        // Deregistering can only fail for a socket mio does not know; it is closed anyway.
+        let _ = self.poll.registry().deregister(&mut client.wire.stream);
+        let unanswered = client.unanswered as u64;
+        client.unanswered = 0;
+        self.lost += unanswered;
+        self.errors += unanswered;
+        let Some(reason) = reason else {
+            return;
+        };
+        self.connections_lost += 1;
+        if self.connections_lost == 1 {
+            eprintln!(
+                "stratus-bench: {}: connection {id}: {reason}; {unanswered} requests unanswered",
+                self.kind.name(self.protocol)
+            );
+        }
+        self.note_first_error(&format!("connection {id}: {reason}"));
+    }
+}

@@ -1,0 +1,98 @@
+//! stratus-bench: measures Stratus (Skyhash 1.0) and Redis (RESP2) side by side with one tool.
+//! This file only reads the command line, runs the mode and maps the outcome to an exit status
+//! (0 all good, 1 a failed or erroneous run, 2 a bad command line). Modules: `options`,
+//! `workload` (requests, accepted replies), `client` + `wire` + `saver` (the mio load engine),
+//! `persistence` + `blocking`, `protocol` + `skyhash` + `resp` (wire formats), `report`.
+
+mod blocking;
+mod client;
+mod options;
+mod persistence;
+mod protocol;
+mod report;
+mod resp;
+mod saver;
+mod skyhash;
+mod wire;
+mod workload;
+
+use std::process::ExitCode;
+
+use options::{Command, LoadOptions, UsageError};
+use workload::KeyChooser;
+
+const EXIT_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let args: Result<Vec<String>, UsageError> = std::env::args_os()
+        .skip(1)
+        .map(|arg| arg.into_string().map_err(|_| UsageError::NotUtf8))
+        .collect();
+    let command = match args.and_then(|args| options::parse(&args)) {
+        Ok(command) => command,
+        Err(error) => {
+            eprintln!("stratus-bench: {error} (see --help)");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match command {
+        Command::Help(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("stratus-bench {}", options::VERSION);
+            ExitCode::SUCCESS
+        }
+        Command::Load(options) => run_load(&options),
+        Command::Persistence(options) => match persistence::run(&options) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("stratus-bench: persistence: {error}");
+                ExitCode::from(EXIT_FAILED)
+            }
+        },
+    }
+}
+
+/// Runs every test in order, printing each line as its test ends (or the JSON at the end).
+fn run_load(options: &LoadOptions) -> ExitCode {
+    let addr = match client::resolve(&options.host, options.port) {
+        Ok(addr) => addr,
+        Err(error) => {
+            eprintln!("stratus-bench: {error}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let mut keys = KeyChooser::new(options.keyspace);
+    let mut outcomes = Vec::with_capacity(options.tests.len());
+    for &kind in &options.tests {
+        match client::run_test(options, addr, kind, &mut keys) {
+            Ok(outcome) => {
+                if !options.json {
+                    println!("{}", report::load_text(&outcome, options));
+                }
+                outcomes.push(outcome);
+            }
+            Err(error) => {
+                eprintln!("stratus-bench: {}: {error}", kind.name(options.protocol));
+                if options.json && !outcomes.is_empty() {
+                    println!("{}", report::load_json(&outcomes, options));
+                }
+                return ExitCode::from(EXIT_FAILED);
+            }
+        }
+    }
+    if options.json {
+        println!("{}", report::load_json(&outcomes, options));
+    }
+    let clean = outcomes
+        .iter()
+        .all(|outcome| outcome.errors == 0 && outcome.stopped.is_none());
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
+}

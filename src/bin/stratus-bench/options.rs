@@ -1,0 +1,596 @@
+//! The command line of both modes, validated into options, and the usage text. Pure: it
+//! neither prints nor exits nor looks at the file system, so every rule is unit-tested; `main`
+//! reports a [`UsageError`] and exits with status 2.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use getopts::{Fail, Matches, Options};
+
+use crate::protocol::Protocol;
+use crate::workload::{TestKind, MAX_KEYSPACE};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The subcommand that selects the persistence mode.
+const PERSISTENCE_COMMAND: &str = "persistence";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    Load(LoadOptions),
+    Persistence(PersistenceOptions),
+    Help(&'static str),
+    Version,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadOptions {
+    pub host: String,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub clients: usize,
+    pub requests: u64,
+    pub pipeline: usize,
+    pub data_size: usize,
+    /// `None`: every request uses key 0.
+    pub keyspace: Option<u64>,
+    pub tests: Vec<TestKind>,
+    pub json: bool,
+    pub background_saves: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersistenceOptions {
+    pub keys: u64,
+    pub data_size: usize,
+    /// `None`: the `stratus` binary beside this one.
+    pub stratus: Option<PathBuf>,
+    /// `None`: `redis-server` from PATH, if there is one.
+    pub redis_server: Option<PathBuf>,
+    pub rounds: usize,
+    pub json: bool,
+}
+
+pub const DEFAULT_CLIENTS: usize = 50;
+pub const DEFAULT_REQUESTS: u64 = 100_000;
+pub const DEFAULT_LOAD_DATA_SIZE: usize = 3;
+pub const DEFAULT_KEYS: u64 = 1_000_000;
+pub const DEFAULT_PERSISTENCE_DATA_SIZE: usize = 100;
+pub const DEFAULT_ROUNDS: usize = 3;
+
+/// Connections are file descriptors; more than this would meet the usual 1024 limit anyway.
+const MAX_CLIENTS: usize = 10_000;
+const MAX_PIPELINE: usize = 100_000;
+/// One value, bounded so a typo cannot ask for gigabytes per request.
+const MAX_DATA_SIZE: usize = 64 * 1024 * 1024;
+/// Every connection holds one batch of requests in memory: clients × pipeline × request size.
+const MAX_BATCH_MEMORY: u128 = 1 << 30;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageError {
+    /// getopts' complaint: an unknown flag, a missing value, a repeated flag.
+    Flag(String),
+    Value {
+        flag: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    UnknownTest(String),
+    NoTests,
+    UnexpectedArgument(String),
+    TooMuchMemory {
+        bytes: u128,
+    },
+    NotUtf8,
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageError::Flag(text) => f.write_str(text),
+            UsageError::Value {
+                flag,
+                value,
+                expected,
+            } => write!(f, "invalid value '{value}' for {flag}: expected {expected}"),
+            UsageError::UnknownTest(name) => write!(
+                f,
+                "unknown test '{name}' in -t/--tests: expected set, get, heya, ping or mset"
+            ),
+            UsageError::NoTests => f.write_str("-t/--tests names no test"),
+            UsageError::UnexpectedArgument(argument) => {
+                write!(f, "unexpected argument '{argument}'")
+            }
+            UsageError::TooMuchMemory { bytes } => write!(
+                f,
+                "clients x pipeline x request size is {bytes} bytes of requests in flight, \
+                 over the limit of {MAX_BATCH_MEMORY}: lower -c, -P or -d"
+            ),
+            UsageError::NotUtf8 => f.write_str("an argument is not valid UTF-8"),
+        }
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: &[String]) -> Result<Command, UsageError> {
+    match args.first() {
+        Some(first) if first == PERSISTENCE_COMMAND => parse_persistence(&args[1..]),
+        _ => parse_load(args),
+    }
+}
+
+fn load_flags() -> Options {
+    let mut options = Options::new();
+    options
+        .optopt("h", "host", "", "ADDR")
+        .optopt("p", "port", "", "PORT")
+        .optopt("", "protocol", "", "NAME")
+        .optopt("c", "clients", "", "N")
+        .optopt("n", "requests", "", "N")
+        .optopt("P", "pipeline", "", "N")
+        .optopt("d", "data-size", "", "B")
+        .optopt("r", "keyspace", "", "N")
+        .optopt("t", "tests", "", "LIST")
+        .optflag("", "background-saves", "")
+        .optflag("", "json", "")
+        .optflag("", "help", "")
+        .optflag("", "version", "");
+    options
+}
+
+fn persistence_flags() -> Options {
+    let mut options = Options::new();
+    options
+        .optopt("", "keys", "", "N")
+        .optopt("d", "data-size", "", "B")
+        .optopt("", "stratus", "", "PATH")
+        .optopt("", "redis-server", "", "PATH")
+        .optopt("", "rounds", "", "R")
+        .optflag("", "json", "")
+        .optflag("", "help", "")
+        .optflag("", "version", "");
+    options
+}
+
+fn parse_load(args: &[String]) -> Result<Command, UsageError> {
+    let matches = matches(&load_flags(), args)?;
+    if matches.opt_present("help") {
+        return Ok(Command::Help(USAGE));
+    }
+    if matches.opt_present("version") {
+        return Ok(Command::Version);
+    }
+    let protocol = match matches.opt_str("protocol").as_deref() {
+        None | Some("skyhash") => Protocol::Skyhash,
+        Some("resp") => Protocol::Resp,
+        Some(other) => {
+            return Err(UsageError::Value {
+                flag: "--protocol",
+                value: other.to_owned(),
+                expected: "skyhash or resp",
+            })
+        }
+    };
+    let port = match matches.opt_str("port") {
+        None => protocol.default_port(),
+        Some(text) => number(
+            &text,
+            "-p/--port",
+            1,
+            u16::MAX.into(),
+            "a port from 1 to 65535",
+        )? as u16,
+    };
+    let clients = number_flag(
+        &matches,
+        "clients",
+        "-c/--clients",
+        DEFAULT_CLIENTS as u64,
+        1,
+        MAX_CLIENTS as u64,
+        "a whole number from 1 to 10000",
+    )? as usize;
+    let requests = number_flag(
+        &matches,
+        "requests",
+        "-n/--requests",
+        DEFAULT_REQUESTS,
+        1,
+        u64::MAX,
+        "a whole number of at least 1",
+    )?;
+    let pipeline = number_flag(
+        &matches,
+        "pipeline",
+        "-P/--pipeline",
+        1,
+        1,
+        MAX_PIPELINE as u64,
+        "a whole number from 1 to 100000",
+    )? as usize;
+    let data_size = number_flag(
+        &matches,
+        "data-size",
+        "-d/--data-size",
+        DEFAULT_LOAD_DATA_SIZE as u64,
+        0,
+        MAX_DATA_SIZE as u64,
+        "a size in bytes from 0 to 67108864",
+    )? as usize;
+    let keyspace = match matches.opt_str("keyspace") {
+        None => None,
+        Some(text) => Some(number(
+            &text,
+            "-r/--keyspace",
+            1,
+            MAX_KEYSPACE,
+            "a whole number from 1 to 1000000000000",
+        )?),
+    };
+    let tests = match matches.opt_str("tests") {
+        None => vec![TestKind::Set, TestKind::Get],
+        Some(list) => parse_tests(&list)?,
+    };
+    // An MSET request carries ten values; the others at most one.
+    let request_bytes = data_size as u128 * 10 + 256;
+    let in_flight = clients as u128 * pipeline as u128 * request_bytes;
+    if in_flight > MAX_BATCH_MEMORY {
+        return Err(UsageError::TooMuchMemory { bytes: in_flight });
+    }
+    Ok(Command::Load(LoadOptions {
+        host: matches
+            .opt_str("host")
+            .unwrap_or_else(|| "127.0.0.1".to_owned()),
+        port,
+        protocol,
+        clients,
+        requests,
+        pipeline,
+        data_size,
+        keyspace,
+        tests,
+        json: matches.opt_present("json"),
+        background_saves: matches.opt_present("background-saves"),
+    }))
+}
+
+fn parse_persistence(args: &[String]) -> Result<Command, UsageError> {
+    let matches = matches(&persistence_flags(), args)?;
+    if matches.opt_present("help") {
+        return Ok(Command::Help(USAGE));
+    }
+    if matches.opt_present("version") {
+        return Ok(Command::Version);
+    }
+    Ok(Command::Persistence(PersistenceOptions {
+        keys: number_flag(
+            &matches,
+            "keys",
+            "--keys",
+            DEFAULT_KEYS,
+            1,
+            MAX_KEYSPACE,
+            "a whole number from 1 to 1000000000000",
+        )?,
+        data_size: number_flag(
+            &matches,
+            "data-size",
+            "-d/--data-size",
+            DEFAULT_PERSISTENCE_DATA_SIZE as u64,
+            1,
+            MAX_DATA_SIZE as u64,
+            "a size in bytes from 1 to 67108864",
+        )? as usize,
+        stratus: matches.opt_str("stratus").map(PathBuf::from),
+        redis_server: matches.opt_str("redis-server").map(PathBuf::from),
+        rounds: number_flag(
+            &matches,
+            "rounds",
+            "--rounds",
+            DEFAULT_ROUNDS as u64,
+            1,
+            1000,
+            "a whole number from 1 to 1000",
+        )? as usize,
+        json: matches.opt_present("json"),
+    }))
+}
+
+fn matches(options: &Options, args: &[String]) -> Result<Matches, UsageError> {
+    let matches = options.parse(args).map_err(|fail| {
+        UsageError::Flag(match fail {
+            // `-h` is the host, as in redis-benchmark and the server; someone asking for help
+            // with it deserves a pointer.
+            Fail::ArgumentMissing(ref name) if name == "h" => {
+                "-h/--host needs an address (for help, use --help)".to_owned()
+            }
+            other => other.to_string(),
+        })
+    })?;
+    if let Some(extra) = matches.free.first() {
+        return Err(UsageError::UnexpectedArgument(extra.clone()));
+    }
+    Ok(matches)
+}
+
+fn number_flag(
+    matches: &Matches,
+    long: &str,
+    flag: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+    expected: &'static str,
+) -> Result<u64, UsageError> {
+    match matches.opt_str(long) {
+        None => Ok(default),
+        Some(text) => number(&text, flag, min, max, expected),
+    }
+}
+
+fn number(
+    text: &str,
+    flag: &'static str,
+    min: u64,
+    max: u64,
+    expected: &'static str,
+) -> Result<u64, UsageError> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|value| (min..=max).contains(value))
+        .ok_or_else(|| UsageError::Value {
+            flag,
+            value: text.to_owned(),
+            expected,
+        })
+}
+
+fn parse_tests(list: &str) -> Result<Vec<TestKind>, UsageError> {
+    let tests = list
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| TestKind::from_flag(name).ok_or_else(|| UsageError::UnknownTest(name.into())))
+        .collect::<Result<Vec<_>, _>>()?;
+    if tests.is_empty() {
+        return Err(UsageError::NoTests);
+    }
+    Ok(tests)
+}
+
+pub const USAGE: &str = "\
+stratus-bench: load and persistence benchmarks for Stratus (Skyhash 1.0) and Redis (RESP2),
+with the same tool for both.
+
+Usage:
+  stratus-bench [FLAGS]                  load tests against one running server
+  stratus-bench persistence [FLAGS]      save, load and memory: Stratus against Redis
+
+Load flags:
+  -h, --host ADDR         server address (default 127.0.0.1)
+  -p, --port PORT         server port (default 2003 with skyhash, 6379 with resp)
+      --protocol NAME     skyhash or resp (default skyhash)
+  -c, --clients N         connections, all driven from one thread (default 50)
+  -n, --requests N        requests per test (default 100000)
+  -P, --pipeline N        each connection sends N requests, waits for their N replies, then
+                          sends the next N, as redis-benchmark does (default 1)
+  -d, --data-size B       value size in bytes for set and mset (default 3)
+  -r, --keyspace N        random keys key:%012d drawn uniformly from [0, N); without it every
+                          request uses the one key key:000000000000
+  -t, --tests LIST        comma-separated tests, run in order (default set,get):
+                            set   skyhash: USET key value   resp: SET key value
+                            get   GET key (a nil reply, for a key never set, is fine)
+                            heya  the protocol's no-op: HEYA on skyhash, PING on resp
+                            ping  the same as heya
+                            mset  10 random keys per request: skyhash USET k v k v ...,
+                                  resp MSET k v k v ...
+      --background-saves  keep a save running for the whole of each test, one after another,
+                          on an extra connection, and report how many completed:
+                            skyhash: MKSNAP (the server needs snapshots enabled, e.g.
+                                     --snapevery 3600 --snapkeep 1); err-snapshot-busy is retried
+                            resp:    BGSAVE, then INFO persistence until
+                                     rdb_bgsave_in_progress:0
+      --json              print one JSON array on stdout, one object per test, instead of lines
+      --help, --version
+
+Why set sends USET on skyhash: Redis's SET overwrites an existing key, while Skyhash's SET
+refuses to (it answers code 2, overwrite error) and only USET overwrites. USET is the same
+operation as Redis's SET, so that is what the set test measures.
+
+Every reply is checked. An unexpected reply (an error code where success was due) or a
+malformed one counts as an error and the first is quoted; after a malformed reply, or when
+the server closes a connection, that connection is dropped, its unanswered requests count as
+errors, and the other connections carry on; a test that gets no reply for 30 s is stopped.
+Latency is per request: from writing its batch to reading its reply. Progress is shown on
+stderr when it is a terminal.
+
+Persistence flags (stratus-bench persistence ...):
+      --keys N            keys to fill, key:%012d (default 1000000)
+  -d, --data-size B       value size: random printable bytes, the same seeded values for both
+                          servers (default 100)
+      --stratus PATH      the server binary (default: stratus beside this program)
+      --redis-server PATH Redis's server (default: redis-server from PATH; without one,
+                          only Stratus is measured)
+      --rounds R          rounds, each measuring Stratus then Redis (default 3)
+      --json              print one JSON object on stdout instead of tables
+
+Each round starts each server on a free port in a new temporary directory, fills it, records
+memory, observes a BGSAVE of the full table, times a foreground save (Stratus: the save on
+SIGTERM; Redis: SAVE), restarts it on the same directory and times spawn-to-DBSIZE = N. The
+medians and the Stratus/Redis ratios follow the rounds.
+
+Exit status: 0 when everything ran and every reply was as expected; 1 when a server could not
+be reached, a reply was wrong or a connection was lost; 2 for a bad command line.
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn load(line: &str) -> LoadOptions {
+        match parse(&args(line)) {
+            Ok(Command::Load(options)) => options,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    fn error(line: &str) -> String {
+        match parse(&args(line)) {
+            Err(error) => error.to_string(),
+            other => panic!("{line}: expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn load_defaults() {
+        assert_eq!(
+            load(""),
+            LoadOptions {
+                host: "127.0.0.1".into(),
+                port: 2003,
+                protocol: Protocol::Skyhash,
+                clients: 50,
+                requests: 100_000,
+                pipeline: 1,
+                data_size: 3,
+                keyspace: None,
+                tests: vec![TestKind::Set, TestKind::Get],
+                json: false,
+                background_saves: false,
+            }
+        );
+    }
+
+    #[test]
+    fn the_default_port_follows_the_protocol() {
+        assert_eq!(load("--protocol resp").port, 6379);
+        assert_eq!(load("--protocol resp -p 7501").port, 7501);
+        assert_eq!(load("--port 7500").port, 7500);
+    }
+
+    #[test]
+    fn every_load_flag() {
+        let options = load(
+            "-h ::1 -p 7 --protocol resp -c 4 -n 10 -P 16 -d 100 -r 1000 -t get,ping,SET,mset \
+             --json --background-saves",
+        );
+        assert_eq!(
+            options,
+            LoadOptions {
+                host: "::1".into(),
+                port: 7,
+                protocol: Protocol::Resp,
+                clients: 4,
+                requests: 10,
+                pipeline: 16,
+                data_size: 100,
+                keyspace: Some(1000),
+                tests: vec![TestKind::Get, TestKind::Noop, TestKind::Set, TestKind::Mset],
+                json: true,
+                background_saves: true,
+            }
+        );
+        assert_eq!(
+            load("--clients 2 --requests 3 --pipeline 4 --data-size 0 --keyspace 1 --tests heya"),
+            LoadOptions {
+                clients: 2,
+                requests: 3,
+                pipeline: 4,
+                data_size: 0,
+                keyspace: Some(1),
+                tests: vec![TestKind::Noop],
+                ..load("")
+            }
+        );
+    }
+
+    #[test]
+    fn bad_load_flags() {
+        assert_eq!(
+            error("-c 0"),
+            "invalid value '0' for -c/--clients: expected a whole number from 1 to 10000"
+        );
+        assert_eq!(
+            error("-n many"),
+            "invalid value 'many' for -n/--requests: expected a whole number of at least 1"
+        );
+        assert_eq!(
+            error("-p 70000"),
+            "invalid value '70000' for -p/--port: expected a port from 1 to 65535"
+        );
+        assert_eq!(
+            error("--protocol http"),
+            "invalid value 'http' for --protocol: expected skyhash or resp"
+        );
+        assert_eq!(
+            error("-r 0"),
+            "invalid value '0' for -r/--keyspace: expected a whole number from 1 to 1000000000000"
+        );
+        assert_eq!(
+            error("-t set,lpush"),
+            "unknown test 'lpush' in -t/--tests: expected set, get, heya, ping or mset"
+        );
+        assert_eq!(error("-t ,"), "-t/--tests names no test");
+        assert_eq!(error("--frobnicate"), "Unrecognized option: 'frobnicate'");
+        assert_eq!(error("-c"), "Argument to option 'c' missing");
+        assert_eq!(
+            error("-h"),
+            "-h/--host needs an address (for help, use --help)"
+        );
+        assert_eq!(error("set"), "unexpected argument 'set'");
+        assert!(error("-c 10000 -P 100000 -d 100").contains("lower -c, -P or -d"));
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert_eq!(parse(&args("--help")), Ok(Command::Help(USAGE)));
+        assert_eq!(parse(&args("-c 5 --version")), Ok(Command::Version));
+        assert_eq!(parse(&args("persistence --help")), Ok(Command::Help(USAGE)));
+    }
+
+    #[test]
+    fn persistence_flags_and_defaults() {
+        assert_eq!(
+            parse(&args("persistence")),
+            Ok(Command::Persistence(PersistenceOptions {
+                keys: 1_000_000,
+                data_size: 100,
+                stratus: None,
+                redis_server: None,
+                rounds: 3,
+                json: false,
+            }))
+        );
+        assert_eq!(
+            parse(&args(
+                "persistence --keys 200000 -d 10 --stratus /x/stratus --redis-server /y/rs \
+                 --rounds 1 --json"
+            )),
+            Ok(Command::Persistence(PersistenceOptions {
+                keys: 200_000,
+                data_size: 10,
+                stratus: Some("/x/stratus".into()),
+                redis_server: Some("/y/rs".into()),
+                rounds: 1,
+                json: true,
+            }))
+        );
+    }
+
+    #[test]
+    fn bad_persistence_flags() {
+        assert_eq!(
+            error("persistence --rounds 0"),
+            "invalid value '0' for --rounds: expected a whole number from 1 to 1000"
+        );
+        assert_eq!(error("persistence -c 5"), "Unrecognized option: 'c'");
+        assert_eq!(error("persistence now"), "unexpected argument 'now'");
+    }
+}
