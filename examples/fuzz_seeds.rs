@@ -132,16 +132,6 @@ fn reseal_header(file: &mut [u8]) {
     file[HEADER_CRC_OFFSET..format::HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// One entry as the encoder lays it out: two u32 LE lengths, the key, the value.
-fn entry(key: &[u8], value: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    bytes.extend_from_slice(&(key.len() as u32).to_le_bytes());
-    bytes.extend_from_slice(&(value.len() as u32).to_le_bytes());
-    bytes.extend_from_slice(key);
-    bytes.extend_from_slice(value);
-    bytes
-}
-
 /// What the encoder writes for `table`, with the entries in key order. The encoder writes them
 /// in hash order, which changes from run to run; sorting keeps the seeds the same bytes every
 /// time they are generated.
@@ -150,7 +140,7 @@ fn encoded_in_key_order(table: &Table) -> Vec<u8> {
     entries.sort();
     let payload: Vec<u8> = entries
         .iter()
-        .flat_map(|(key, value)| entry(key, value))
+        .flat_map(|(key, value)| format::entry_bytes(key, value))
         .collect();
     let file = format::seal(table.len() as u64, &payload);
     let encoded = format::encode_to_vec(table);
@@ -212,10 +202,17 @@ fn format_decode_seeds() -> Vec<Seed> {
             ),
             (
                 "sealed-duplicate-key",
-                format::seal(2, &[entry(b"k", b"1"), entry(b"k", b"2")].concat()),
+                format::seal(
+                    2,
+                    &[
+                        format::entry_bytes(b"k", b"1"),
+                        format::entry_bytes(b"k", b"2"),
+                    ]
+                    .concat(),
+                ),
             ),
             ("sealed-key-length-u32-max", {
-                let mut payload = entry(b"k", b"v");
+                let mut payload = format::entry_bytes(b"k", b"v");
                 payload[..4].copy_from_slice(&u32::MAX.to_le_bytes());
                 format::seal(1, &payload)
             }),
@@ -242,8 +239,12 @@ fn format_decode_sealed_seeds() -> Vec<Seed> {
             (format!("payload-{name}"), input)
         })
         .collect();
-    let one = entry(b"k", b"v");
-    let two = [entry(b"a", b"1"), entry(b"b", b"22")].concat();
+    let one = format::entry_bytes(b"k", b"v");
+    let two = [
+        format::entry_bytes(b"a", b"1"),
+        format::entry_bytes(b"b", b"22"),
+    ]
+    .concat();
     let mut long_key = one.clone();
     long_key[..4].copy_from_slice(&u32::MAX.to_le_bytes());
     let mut long_value = one.clone();

@@ -117,9 +117,14 @@ fn pipelined_queries_with_large_answers_are_all_answered_after_the_signal() {
     let value = vec![b'v'; 64 * 1024];
     let server = TestServer::start();
     let mut con = server.raw();
-    exchange(&mut con, &simple_query(&[b"SET", b"big", &value]), b"*1\n!1\n0\n");
+    exchange(
+        &mut con,
+        &simple_query(&[b"SET", b"big", &value]),
+        b"*1\n!1\n0\n",
+    );
     let query = simple_query(&[b"GET", b"big"]);
-    con.write_all(&query.repeat(QUERIES)).expect("write the batch");
+    con.write_all(&query.repeat(QUERIES))
+        .expect("write the batch");
     let mut server = server;
     server.signal("TERM");
     let mut answer = format!("*1\n+{}\n", value.len()).into_bytes();

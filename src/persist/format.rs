@@ -237,6 +237,21 @@ fn write_header(header: &mut [u8], entry_count: u64, payload: &[u8]) {
     LittleEndian::write_u32(&mut header[HEADER_CRC_OFFSET..], header_crc);
 }
 
+/// One entry as it appears in a payload: both lengths, the key, the value. For tests and
+/// tools that build payloads by hand (the encoder writes entries straight into its map).
+pub fn entry_bytes(key: &[u8], value: &[u8]) -> Vec<u8> {
+    let (Ok(key_len), Ok(value_len)) = (u32::try_from(key.len()), u32::try_from(value.len()))
+    else {
+        panic!("an entry's key and value are each shorter than 4 GiB");
+    };
+    let mut bytes = Vec::with_capacity(ENTRY_OVERHEAD + key.len() + value.len());
+    bytes.extend_from_slice(&key_len.to_le_bytes());
+    bytes.extend_from_slice(&value_len.to_le_bytes());
+    bytes.extend_from_slice(key);
+    bytes.extend_from_slice(value);
+    bytes
+}
+
 /// A file whose header is valid and whose checksums match, around any `payload`, claiming
 /// `entry_count` entries. For tests and fuzzing the decoder behind the checksums.
 pub fn seal(entry_count: u64, payload: &[u8]) -> Vec<u8> {
@@ -398,16 +413,6 @@ mod tests {
         decode(bytes).map(|_| ()).unwrap_err()
     }
 
-    /// One entry as the encoder lays it out.
-    fn entry(key: &[u8], value: &[u8]) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        bytes.extend_from_slice(&(key.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(key);
-        bytes.extend_from_slice(value);
-        bytes
-    }
-
     #[test]
     fn round_trip_keeps_every_entry() {
         let table = sample();
@@ -438,7 +443,7 @@ mod tests {
         let mut table = Table::new();
         table.insert_new(b"x", b"100");
         let bytes = encode_to_vec(&table);
-        assert_eq!(bytes, seal(1, &entry(b"x", b"100")));
+        assert_eq!(bytes, seal(1, &entry_bytes(b"x", b"100")));
         assert_eq!(&bytes[16..24], &1u64.to_le_bytes());
         assert_eq!(&bytes[24..32], &12u64.to_le_bytes());
         assert_eq!(&bytes[32..36], &crc32fast::hash(&bytes[40..]).to_le_bytes());
@@ -572,7 +577,7 @@ mod tests {
 
     #[test]
     fn entry_faults_behind_valid_checksums() {
-        let one = entry(b"k", b"v");
+        let one = entry_bytes(b"k", b"v");
         assert_eq!(
             fault(&seal(2, &one)),
             DecodeError {
