@@ -229,9 +229,11 @@ fn stop_a_running_save(server: &TestServer, con: &mut TcpStream) -> (u32, Entrie
     panic!("every one of {ATTEMPTS} save children finished before SIGSTOP reached it");
 }
 
-#[test]
-fn shutdown_during_a_background_save_waits_for_it_then_saves_and_exits_0() {
-    let mut server = TestServer::start_with(&["-S", "1"]);
+/// A server whose background save child is stopped (SIGSTOP), sent SIGTERM, and logging that
+/// it waits for that save. Returns it, the child's pid, the keys written besides the bulk, and
+/// the log position before the signal.
+fn sigterm_while_a_save_is_held() -> (TestServer, u32, Entries, usize) {
+    let server = TestServer::start_with(&["-S", "1"]);
     let mut con = server.raw();
     let (pid, extras) = stop_a_running_save(&server, &mut con);
     drop(con);
@@ -242,6 +244,12 @@ fn shutdown_during_a_background_save_waits_for_it_then_saves_and_exits_0() {
         "Waiting for the running save to finish before the final save",
         PATIENCE,
     );
+    (server, pid, extras, from)
+}
+
+#[test]
+fn shutdown_during_a_background_save_waits_for_it_then_saves_and_exits_0() {
+    let (mut server, pid, extras, from) = sigterm_while_a_save_is_held();
     thread::sleep(SILENCE);
     assert!(
         server.is_running(),
@@ -271,17 +279,7 @@ fn shutdown_during_a_background_save_waits_for_it_then_saves_and_exits_0() {
 
 #[test]
 fn second_signal_while_waiting_for_a_background_save_stops_it_and_still_saves() {
-    let mut server = TestServer::start_with(&["-S", "1"]);
-    let mut con = server.raw();
-    let (pid, extras) = stop_a_running_save(&server, &mut con);
-    drop(con);
-    let from = server.logs().len();
-    server.signal("TERM");
-    server.wait_for_log_after(
-        from,
-        "Waiting for the running save to finish before the final save",
-        PATIENCE,
-    );
+    let (mut server, pid, extras, from) = sigterm_while_a_save_is_held();
     server.signal("INT");
     let status = server.wait_exit(3 * PATIENCE);
     assert!(

@@ -33,7 +33,7 @@ use fork::{Child, ExitKind};
 use lock::DataDirLock;
 use save::Install;
 pub use save::{SaveError, SaveReport};
-pub use startup::{StartupError, DATA_FILE_NAME, SKYTABLE_BACKUP_NAME};
+pub use startup::StartupError;
 
 /// While poisoned, a save is retried at least this often.
 pub const POISONED_RETRY_INTERVAL: Duration = Duration::from_secs(5);
@@ -209,10 +209,6 @@ impl Persistence {
 
     pub fn data_file(&self) -> &Path {
         &self.data_file
-    }
-
-    pub fn health(&self) -> &Health {
-        &self.health
     }
 
     pub fn is_poisoned(&self) -> bool {

@@ -18,9 +18,9 @@ use super::snapshot::{self, RestoreNameError};
 use crate::table::Table;
 
 /// The data file's name inside the data directory.
-pub const DATA_FILE_NAME: &str = "data.bin";
+const DATA_FILE_NAME: &str = "data.bin";
 /// An imported Skytable 0.6 data file is kept under this name before it is rewritten.
-pub const SKYTABLE_BACKUP_NAME: &str = "data.bin.skytable-0.6";
+const SKYTABLE_BACKUP_NAME: &str = "data.bin.skytable-0.6";
 
 /// Why the server cannot start on this data directory.
 #[derive(Debug)]
@@ -121,7 +121,8 @@ pub fn open(data_dir: &Path, restore: Option<&Path>) -> Result<Opened, StartupEr
         Some(name) => {
             let path =
                 snapshot::restore_path(&snapshot_dir, name).map_err(StartupError::RestoreName)?;
-            let (table, _) = load_file(&path)?.ok_or(StartupError::RestoreMissing(path.clone()))?;
+            let (table, _) = load_file(&path, Imported::LeaveAsIs)?
+                .ok_or(StartupError::RestoreMissing(path.clone()))?;
             info!(
                 "Restored {} keys from {}; {} will be replaced by them at the next save",
                 table.len(),
@@ -130,7 +131,7 @@ pub fn open(data_dir: &Path, restore: Option<&Path>) -> Result<Opened, StartupEr
             );
             (table, None)
         }
-        None => match load_file(&data_file)? {
+        None => match load_file(&data_file, Imported::KeepOriginal)? {
             None => {
                 info!(
                     "No data file at {}: starting with an empty table",
@@ -154,8 +155,17 @@ pub fn open(data_dir: &Path, restore: Option<&Path>) -> Result<Opened, StartupEr
     })
 }
 
-/// Loads `path` in either format; an imported Skytable data.bin gets its original kept.
-fn load_file(path: &Path) -> Result<Option<(Table, Origin)>, StartupError> {
+/// What to do with a Skytable 0.6 file once it is loaded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Imported {
+    /// data.bin: the next save replaces it, so keep a copy of the original.
+    KeepOriginal,
+    /// A restored snapshot: nothing will replace it.
+    LeaveAsIs,
+}
+
+/// Loads `path` in either format.
+fn load_file(path: &Path, imported: Imported) -> Result<Option<(Table, Origin)>, StartupError> {
     let started = Instant::now();
     let Some(loaded) = load::load_data_file(path).map_err(StartupError::Load)? else {
         return Ok(None);
@@ -177,7 +187,7 @@ fn load_file(path: &Path) -> Result<Option<(Table, Origin)>, StartupError> {
                 path.display()
             );
         }
-        if path.file_name() == Some(DATA_FILE_NAME.as_ref()) {
+        if imported == Imported::KeepOriginal {
             keep_skytable_original(path)?;
         }
     }
