@@ -16,6 +16,7 @@
 
 pub mod action;
 pub mod config;
+pub mod log_lines;
 pub mod logger;
 pub mod persist;
 pub mod properties;

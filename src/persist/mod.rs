@@ -27,6 +27,7 @@ use log::{debug, error, info, warn};
 
 use crate::action::Writes;
 use crate::config::SnapshotConfig;
+use crate::log_lines::{COMPLETED_BY_CHILD, STARTED_BY_CHILD};
 use crate::table::Table;
 use crate::utc::UtcTime;
 use fork::{Child, ExitKind};
@@ -362,7 +363,7 @@ impl Persistence {
         match spawned {
             Ok(child) => {
                 info!(
-                    "{job} started by child {} (fork took {:.2} ms): writing {}",
+                    "{job}{STARTED_BY_CHILD}{} (fork took {:.2} ms): writing {}",
                     child.pid(),
                     child.fork_time().as_secs_f64() * 1000.0,
                     target.display()
@@ -417,10 +418,7 @@ impl Persistence {
         let pid = running.child.pid();
         let error = match exit.status {
             ExitKind::Success => {
-                info!(
-                    "{} completed successfully by child {pid}: {}",
-                    running.job, exit.report
-                );
+                info!("{}{COMPLETED_BY_CHILD}{pid}: {}", running.job, exit.report);
                 if running.job == Job::Bgsave {
                     self.saved_changes = Some(running.changes);
                 }

@@ -24,6 +24,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::config::Config;
+use crate::log_lines::{SHUTDOWN_SAVED, SKYHASH_SCHEME, STARTED_ON};
 use crate::persist::{Job, Persistence, StartupError, POISONED_RETRY_INTERVAL};
 use crate::table::Table;
 use connection::{Connection, Exec, Turn};
@@ -195,7 +196,7 @@ impl Server {
                 }
             );
         }
-        info!("Server started on: skyhash://{bound}");
+        info!("{STARTED_ON}{SKYHASH_SCHEME}{bound}");
         Ok(Server {
             config,
             poll,
@@ -445,7 +446,7 @@ impl Server {
         );
         match self.persistence.save_in_foreground(&self.table) {
             Ok(report) => {
-                info!("Successfully saved data to disk: {report}. Goodbye :)");
+                info!("{SHUTDOWN_SAVED}{report}. Goodbye :)");
                 self.phase = Phase::Finished(Ok(()));
             }
             Err(_) => {

@@ -28,7 +28,7 @@ pub const SILENCE: Duration = Duration::from_millis(300);
 /// hanging the whole test run.
 const WATCHDOG: Duration = Duration::from_secs(240);
 /// The log line that announces the listening address.
-pub const STARTED_MARKER: &str = "Server started on: skyhash://";
+pub const STARTED_MARKER: &str = stratus::log_lines::STARTED_ON;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_stratus");
 
@@ -304,9 +304,9 @@ impl ServerBuilder {
 fn parse_listen_address(line: &str) -> (String, u16) {
     let start = line.find(STARTED_MARKER).expect("marker present") + STARTED_MARKER.len();
     let address = line[start..]
-        .split_whitespace()
-        .next()
-        .unwrap_or_else(|| panic!("no address after the marker in {line:?}"));
+        .strip_prefix(stratus::log_lines::SKYHASH_SCHEME)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no skyhash:// address after the marker in {line:?}"));
     let (host, port) = address
         .rsplit_once(':')
         .unwrap_or_else(|| panic!("no port in the address of {line:?}"));
