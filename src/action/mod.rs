@@ -1,22 +1,25 @@
-//! The 19 actions of skyd 0.6.4, plus SYS for status: name lookup, arity, the write/read
-//! split, and execution.
+//! The 19 actions of skyd 0.6.4, plus SYS for status: one table of what each action is (name,
+//! arity, whether it writes), and execution against the table.
 //!
-//! [`execute`] is the single dispatch point: it resolves the name (case-insensitively), checks
-//! the arity, refuses writes when the server says so (poisoning), then runs the action against
-//! the table and appends exactly one response element. Actions that need the server itself
-//! (MKSNAP, SYS) are validated here and handed back as an [`AdminRequest`]. No I/O happens here.
+//! [`execute`] resolves the name (case-insensitively), checks the arity, refuses writes when
+//! told to (poisoning is the caller's fact, passed in as [`Writes`]), then runs the action
+//! against the table and appends exactly one response element. Actions that need the server
+//! itself (MKSNAP, SYS) are only parsed here and handed back as an [`AdminRequest`]. No I/O and
+//! no persistence happen here: this layer knows the protocol's encoding and the table, nothing
+//! above them.
 
 mod admin;
 mod kv;
 mod strong;
 
-pub use admin::{write_sys, AdminRequest, SysProperty};
+pub use admin::{AdminRequest, SysProperty};
 
 use crate::protocol::{error_text, write, Args, ResponseCode};
 use crate::table::Table;
 
 /// Every action skyd 0.6.4 routes, and SYS (ours: persistence status, named after Skytable
-/// 0.7's). Nothing else is recognised (`JGET`, `PING`, … are unknown actions).
+/// 0.7's). Nothing else is recognised (`JGET`, `PING`, … are unknown actions). The order is
+/// that of [`ACTIONS`], whose rows are indexed by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionKind {
     Get,
@@ -64,108 +67,85 @@ impl Arity {
     }
 }
 
+/// Whether an action may modify the table. A poisoned server refuses every [`Effect::Write`]
+/// action, even when the particular call would change nothing (`DEL missing`), as skyd 0.6.4
+/// does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    Read,
+    Write,
+}
+
+/// One action's facts: the row of [`ACTIONS`] for it.
+#[derive(Debug)]
+struct Spec {
+    kind: ActionKind,
+    /// The name as clients send it (any letter case is accepted).
+    name: &'static str,
+    arity: Arity,
+    effect: Effect,
+}
+
+const fn row(kind: ActionKind, name: &'static str, arity: Arity, effect: Effect) -> Spec {
+    Spec {
+        kind,
+        name,
+        arity,
+        effect,
+    }
+}
+
+/// The actions, one row each, in [`ActionKind`] order.
+#[rustfmt::skip]
+const ACTIONS: [Spec; 20] = {
+    use ActionKind::*;
+    use Arity::*;
+    use Effect::*;
+    [
+        row(Get,     "GET",     Exactly(1), Read),
+        row(Set,     "SET",     Exactly(2), Write),
+        row(Update,  "UPDATE",  Exactly(2), Write),
+        row(Del,     "DEL",     AtLeastOne, Write),
+        row(Heya,    "HEYA",    Any,        Read),
+        row(Exists,  "EXISTS",  AtLeastOne, Read),
+        row(Mset,    "MSET",    Pairs,      Write),
+        row(Mget,    "MGET",    AtLeastOne, Read),
+        row(Mupdate, "MUPDATE", Pairs,      Write),
+        row(Sset,    "SSET",    Pairs,      Write),
+        row(Sdel,    "SDEL",    AtLeastOne, Write),
+        row(Supdate, "SUPDATE", Pairs,      Write),
+        row(Dbsize,  "DBSIZE",  Exactly(0), Read),
+        row(Flushdb, "FLUSHDB", Exactly(0), Write),
+        row(Uset,    "USET",    Pairs,      Write),
+        row(Keylen,  "KEYLEN",  Exactly(1), Read),
+        row(Mksnap,  "MKSNAP",  AtMost(1),  Read),
+        row(Lskeys,  "LSKEYS",  AtMost(1),  Read),
+        row(Pop,     "POP",     AtLeastOne, Write),
+        row(Sys,     "SYS",     Exactly(2), Read),
+    ]
+};
+
 impl ActionKind {
-    const ALL: [ActionKind; 20] = [
-        ActionKind::Get,
-        ActionKind::Set,
-        ActionKind::Update,
-        ActionKind::Del,
-        ActionKind::Heya,
-        ActionKind::Exists,
-        ActionKind::Mset,
-        ActionKind::Mget,
-        ActionKind::Mupdate,
-        ActionKind::Sset,
-        ActionKind::Sdel,
-        ActionKind::Supdate,
-        ActionKind::Dbsize,
-        ActionKind::Flushdb,
-        ActionKind::Uset,
-        ActionKind::Keylen,
-        ActionKind::Mksnap,
-        ActionKind::Lskeys,
-        ActionKind::Pop,
-        ActionKind::Sys,
-    ];
+    fn spec(self) -> &'static Spec {
+        &ACTIONS[self as usize]
+    }
 
     /// The action's name as clients send it (any letter case is accepted).
     pub fn name(self) -> &'static str {
-        match self {
-            ActionKind::Get => "GET",
-            ActionKind::Set => "SET",
-            ActionKind::Update => "UPDATE",
-            ActionKind::Del => "DEL",
-            ActionKind::Heya => "HEYA",
-            ActionKind::Exists => "EXISTS",
-            ActionKind::Mset => "MSET",
-            ActionKind::Mget => "MGET",
-            ActionKind::Mupdate => "MUPDATE",
-            ActionKind::Sset => "SSET",
-            ActionKind::Sdel => "SDEL",
-            ActionKind::Supdate => "SUPDATE",
-            ActionKind::Dbsize => "DBSIZE",
-            ActionKind::Flushdb => "FLUSHDB",
-            ActionKind::Uset => "USET",
-            ActionKind::Keylen => "KEYLEN",
-            ActionKind::Mksnap => "MKSNAP",
-            ActionKind::Lskeys => "LSKEYS",
-            ActionKind::Pop => "POP",
-            ActionKind::Sys => "SYS",
-        }
+        self.spec().name
     }
 
     /// Looks an action up by name, ignoring ASCII letter case.
     pub fn from_name(name: &[u8]) -> Option<ActionKind> {
-        ActionKind::ALL
-            .into_iter()
-            .find(|kind| kind.name().as_bytes().eq_ignore_ascii_case(name))
+        ACTIONS
+            .iter()
+            .find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
+            .map(|spec| spec.kind)
     }
 
-    fn arity(self) -> Arity {
-        match self {
-            ActionKind::Get | ActionKind::Keylen => Arity::Exactly(1),
-            ActionKind::Set | ActionKind::Update | ActionKind::Sys => Arity::Exactly(2),
-            ActionKind::Dbsize | ActionKind::Flushdb => Arity::Exactly(0),
-            ActionKind::Mksnap | ActionKind::Lskeys => Arity::AtMost(1),
-            ActionKind::Del
-            | ActionKind::Exists
-            | ActionKind::Mget
-            | ActionKind::Sdel
-            | ActionKind::Pop => Arity::AtLeastOne,
-            ActionKind::Mset
-            | ActionKind::Mupdate
-            | ActionKind::Sset
-            | ActionKind::Supdate
-            | ActionKind::Uset => Arity::Pairs,
-            ActionKind::Heya => Arity::Any,
-        }
-    }
-
-    /// Whether the action may modify the table. A poisoned server refuses exactly these, even
-    /// when the particular call would change nothing (`DEL missing`), as skyd 0.6.4 does.
+    /// Whether the action may modify the table (see [`Effect`]).
     pub fn is_write(self) -> bool {
-        match self {
-            ActionKind::Set
-            | ActionKind::Update
-            | ActionKind::Del
-            | ActionKind::Mset
-            | ActionKind::Mupdate
-            | ActionKind::Uset
-            | ActionKind::Sset
-            | ActionKind::Sdel
-            | ActionKind::Supdate
-            | ActionKind::Flushdb
-            | ActionKind::Pop => true,
-            ActionKind::Get
-            | ActionKind::Heya
-            | ActionKind::Exists
-            | ActionKind::Mget
-            | ActionKind::Dbsize
-            | ActionKind::Keylen
-            | ActionKind::Mksnap
-            | ActionKind::Lskeys
-            | ActionKind::Sys => false,
-        }
+        self.spec().effect == Effect::Write
     }
 }
 
@@ -203,7 +183,7 @@ pub fn execute<'a>(
         return Outcome::Answered;
     };
     let args = strings.skip_first();
-    if !kind.arity().accepts(args.len()) {
+    if !kind.spec().arity.accepts(args.len()) {
         write::code(out, ResponseCode::ActionError);
         return Outcome::Answered;
     }
@@ -259,8 +239,15 @@ mod tests {
     }
 
     #[test]
+    fn every_row_sits_at_its_kind() {
+        for (index, spec) in ACTIONS.iter().enumerate() {
+            assert_eq!(spec.kind as usize, index, "{}", spec.name);
+        }
+    }
+
+    #[test]
     fn names_are_case_insensitive_and_exactly_the_nineteen() {
-        for kind in ActionKind::ALL {
+        for kind in ACTIONS.iter().map(|spec| spec.kind) {
             assert_eq!(ActionKind::from_name(kind.name().as_bytes()), Some(kind));
             let lower = kind.name().to_ascii_lowercase();
             assert_eq!(ActionKind::from_name(lower.as_bytes()), Some(kind));
@@ -331,10 +318,10 @@ mod tests {
 
     #[test]
     fn the_write_split_matches_skyd() {
-        let writes: Vec<&str> = ActionKind::ALL
-            .into_iter()
-            .filter(|kind| kind.is_write())
-            .map(ActionKind::name)
+        let writes: Vec<&str> = ACTIONS
+            .iter()
+            .filter(|spec| spec.kind.is_write())
+            .map(|spec| spec.name)
             .collect();
         assert_eq!(
             writes,

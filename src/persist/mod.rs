@@ -10,6 +10,8 @@
 
 mod fork;
 pub mod format;
+mod history;
+mod job;
 pub mod legacy;
 mod load;
 mod lock;
@@ -18,19 +20,20 @@ pub mod snapshot;
 mod startup;
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use log::{debug, error, info, warn};
 
-use crate::action::Writes;
 use crate::config::SnapshotConfig;
 use crate::log_lines::{COMPLETED_BY_CHILD, STARTED_BY_CHILD};
 use crate::table::Table;
 use crate::utc::UtcTime;
-use fork::{Child, ExitKind};
+use fork::Child;
+pub use fork::ExitKind;
+pub use history::{Counts, Health, History, PersistenceStatus, SaveKind, SaveRecord};
+pub use job::{Job, JobError, JobResult, Refusal};
 use lock::DataDirLock;
 use save::Install;
 pub use save::{SaveError, SaveReport};
@@ -38,118 +41,6 @@ pub use startup::StartupError;
 
 /// While poisoned, a save is retried at least this often.
 pub const POISONED_RETRY_INTERVAL: Duration = Duration::from_secs(5);
-
-/// Whether saves are working. Poisoned is the state skyd calls a poisoned table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
-    Good,
-    Poisoned { cause: String, since: SystemTime },
-}
-
-/// A save the server asked for. `waiter` is the connection to answer when it is finished.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Job {
-    /// The periodic save of data.bin; skipped if nothing changed and the server is healthy.
-    Bgsave,
-    /// A timestamped snapshot from the snapshot timer.
-    PeriodicSnapshot,
-    /// `MKSNAP`: a timestamped snapshot on request.
-    RequestedSnapshot { waiter: Option<usize> },
-    /// `MKSNAP name`: `snapshots/remote/<name>.snapshot`, never overwriting.
-    NamedSnapshot { name: String, waiter: Option<usize> },
-}
-
-impl Job {
-    pub fn waiter(&self) -> Option<usize> {
-        match self {
-            Job::RequestedSnapshot { waiter } | Job::NamedSnapshot { waiter, .. } => *waiter,
-            Job::Bgsave | Job::PeriodicSnapshot => None,
-        }
-    }
-
-    fn is_timestamped_snapshot(&self) -> bool {
-        matches!(self, Job::PeriodicSnapshot | Job::RequestedSnapshot { .. })
-    }
-
-    /// Whether the outcome changes [`Health`]: BGSAVE always, a periodic snapshot when
-    /// `failsafe` is set, MKSNAP never (as in skyd 0.6.4).
-    fn affects_health(&self, failsafe: bool) -> bool {
-        match self {
-            Job::Bgsave => true,
-            Job::PeriodicSnapshot => failsafe,
-            Job::RequestedSnapshot { .. } | Job::NamedSnapshot { .. } => false,
-        }
-    }
-}
-
-impl fmt::Display for Job {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Job::Bgsave => f.write_str("BGSAVE"),
-            Job::PeriodicSnapshot => f.write_str("periodic snapshot"),
-            Job::RequestedSnapshot { .. } => f.write_str("MKSNAP"),
-            Job::NamedSnapshot { name, .. } => write!(f, "MKSNAP {name}"),
-        }
-    }
-}
-
-/// A job that is over, and how it went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finished {
-    pub job: Job,
-    /// `None` if it succeeded (or had nothing to do), else what went wrong.
-    pub error: Option<String>,
-}
-
-/// Why a snapshot request is refused at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// MKSNAP without a name while snapshots are not configured.
-    Disabled,
-    /// MKSNAP without a name while another timestamped snapshot is queued or being written.
-    Busy,
-    /// MKSNAP with the name of an existing (or queued) named snapshot.
-    Exists,
-}
-
-/// Which save of data.bin a record describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SaveKind {
-    Background,
-    Shutdown,
-}
-
-/// The outcome of one save (of data.bin, or of a snapshot).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SaveRecord {
-    pub kind: SaveKind,
-    pub target: PathBuf,
-    /// `None` if it succeeded, else what went wrong.
-    pub error: Option<String>,
-    pub finished: SystemTime,
-    /// From the start of the fork (or of the write) to the moment the result was known.
-    pub duration: Duration,
-    /// Time spent in `fork` by the server; zero for a save without fork.
-    pub fork_time: Duration,
-    pub keys: u64,
-    pub bytes: u64,
-}
-
-/// Success and failure counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub succeeded: u64,
-    pub failed: u64,
-}
-
-impl Counts {
-    fn count(&mut self, error: &Option<String>) {
-        match error {
-            None => self.succeeded += 1,
-            Some(_) => self.failed += 1,
-        }
-    }
-}
 
 /// A job in a child process.
 #[derive(Debug)]
@@ -174,10 +65,9 @@ pub struct Persistence {
     /// `table.changes()` when data.bin last held exactly the table; `None` when it must be
     /// rewritten whatever happens (an imported Skytable file, a restored snapshot).
     saved_changes: Option<u64>,
-    last_save: Option<SaveRecord>,
-    last_snapshot: Option<SaveRecord>,
-    saves: Counts,
-    snapshot_counts: Counts,
+    /// Saves of data.bin.
+    data_file_history: History,
+    snapshot_history: History,
     _lock: DataDirLock,
 }
 
@@ -199,10 +89,8 @@ impl Persistence {
             queue: VecDeque::new(),
             running: None,
             saved_changes: opened.saved_changes,
-            last_save: None,
-            last_snapshot: None,
-            saves: Counts::default(),
-            snapshot_counts: Counts::default(),
+            data_file_history: History::default(),
+            snapshot_history: History::default(),
             _lock: opened.lock,
         };
         Ok((persistence, opened.table))
@@ -216,20 +104,12 @@ impl Persistence {
         matches!(self.health, Health::Poisoned { .. })
     }
 
-    /// The one place poisoning turns into refused writes.
-    pub fn writes(&self) -> Writes {
-        match self.health {
-            Health::Good => Writes::Accepted,
-            Health::Poisoned { .. } => Writes::Refused,
-        }
-    }
-
     pub fn is_saving(&self) -> bool {
         self.running.is_some()
     }
 
     /// Whether a failed periodic snapshot poisons (and so must be retried while poisoned).
-    pub fn snapshots_failsafe(&self) -> bool {
+    fn snapshots_failsafe(&self) -> bool {
         self.snapshots.is_some_and(|config| config.failsafe)
     }
 
@@ -264,6 +144,9 @@ impl Persistence {
                 }
             }
             Job::NamedSnapshot { name, .. } => {
+                if !snapshot::is_valid_snapshot_name(name) {
+                    return Err(Refusal::InvalidName);
+                }
                 let taken =
                     |other: &Job| matches!(other, Job::NamedSnapshot { name: n, .. } if n == name);
                 let path = snapshot::named_path(&self.snapshot_dir, name);
@@ -279,11 +162,14 @@ impl Persistence {
     /// A connection that waits for a job has gone: nobody is to be answered.
     pub fn forget_waiter(&mut self, key: usize) {
         let running = self.running.as_mut().map(|running| &mut running.job);
-        for job in self.queue.iter_mut().chain(running) {
-            if let Job::RequestedSnapshot { waiter } | Job::NamedSnapshot { waiter, .. } = job {
-                if *waiter == Some(key) {
-                    *waiter = None;
-                }
+        for waiter in self
+            .queue
+            .iter_mut()
+            .chain(running)
+            .filter_map(Job::waiter_mut)
+        {
+            if *waiter == Some(key) {
+                *waiter = None;
             }
         }
     }
@@ -297,7 +183,7 @@ impl Persistence {
 
     /// Reaps the running job's child if it has ended, then starts queued jobs until one is
     /// running or none is left. Never blocks. Returns every job that ended, in order.
-    pub fn poll(&mut self, table: &Table) -> Vec<Finished> {
+    pub fn poll(&mut self, table: &Table) -> Vec<JobResult> {
         let mut finished = Vec::new();
         if let Some(done) = self.reap() {
             finished.push(done);
@@ -315,7 +201,7 @@ impl Persistence {
 
     /// Forks a child for `job`. Returns the job as finished if it needs no child (nothing to
     /// save) or could not start.
-    fn start(&mut self, job: Job, table: &Table) -> Option<Finished> {
+    fn start(&mut self, job: Job, table: &Table) -> Option<JobResult> {
         let started = Instant::now();
         let (target, install) = match &job {
             Job::Bgsave if !self.needs_save(table) => {
@@ -326,16 +212,10 @@ impl Persistence {
             Job::PeriodicSnapshot | Job::RequestedSnapshot { .. } => {
                 match self.next_timestamped_path() {
                     Ok(path) => (path, Install::Replace),
-                    Err(cause) => {
+                    Err(error) => {
                         let target = self.snapshot_dir.clone();
-                        return Some(self.finish(
-                            job,
-                            target,
-                            Some(cause),
-                            started,
-                            Duration::ZERO,
-                            table,
-                        ));
+                        let tried = Duration::ZERO;
+                        return Some(self.fail_without_child(job, target, error, tried, table));
                     }
                 }
             }
@@ -380,139 +260,134 @@ impl Persistence {
                 None
             }
             Err(error) => {
-                let cause = Some(format!("cannot fork: {error}"));
-                let fork_time = started.elapsed();
-                Some(self.finish(job, target, cause, started, fork_time, table))
+                let tried = started.elapsed();
+                Some(self.fail_without_child(job, target, JobError::Fork(error), tried, table))
             }
         }
     }
 
     /// The path of a new timestamped snapshot: after every existing one in name order.
-    fn next_timestamped_path(&self) -> Result<PathBuf, String> {
-        let listing = snapshot::list(&self.snapshot_dir)
-            .map_err(|error| format!("cannot list {}: {error}", self.snapshot_dir.display()))?;
+    fn next_timestamped_path(&self) -> Result<PathBuf, JobError> {
+        let listing =
+            snapshot::list(&self.snapshot_dir).map_err(|source| JobError::ListSnapshots {
+                dir: self.snapshot_dir.clone(),
+                source,
+            })?;
         let name = snapshot::next_timestamped_name(&UtcTime::now(), &listing.timestamped)
-            .ok_or_else(|| "too many snapshots in one second".to_owned())?;
+            .ok_or(JobError::TooManyInOneSecond)?;
         Ok(self.snapshot_dir.join(name))
     }
 
     /// Checks, without blocking, whether the running job's child has ended.
-    fn reap(&mut self) -> Option<Finished> {
+    fn reap(&mut self) -> Option<JobResult> {
         let running = self.running.as_mut()?;
-        let exit = match running.child.try_wait() {
-            Ok(Some(exit)) => exit,
+        let pid = running.child.pid();
+        let outcome = match running.child.try_wait() {
             Ok(None) => return None,
-            Err(error) => {
-                // Nothing to reap (ECHILD) would mean the child is gone: treat it as failed.
-                warn!(
-                    "waitpid for save child {} failed: {error}",
-                    running.child.pid()
-                );
-                fork::ChildExit {
-                    status: ExitKind::Failed(-1),
-                    report: format!("waitpid failed: {error}"),
-                }
+            Ok(Some(exit)) if exit.status == ExitKind::Success => {
+                info!("{}{COMPLETED_BY_CHILD}{pid}: {}", running.job, exit.report);
+                Ok(())
             }
+            Ok(Some(exit)) => Err(JobError::Child {
+                pid,
+                exit: exit.status,
+                report: exit.report,
+            }),
+            // Nothing to reap (ECHILD) would mean the child is gone: treat it as failed.
+            Err(source) => Err(JobError::Reap { pid, source }),
         };
         let running = self.running.take()?;
-        let pid = running.child.pid();
-        let error = match exit.status {
-            ExitKind::Success => {
-                info!("{}{COMPLETED_BY_CHILD}{pid}: {}", running.job, exit.report);
-                if running.job == Job::Bgsave {
-                    self.saved_changes = Some(running.changes);
-                }
-                None
-            }
-            status => {
+        match &outcome {
+            Ok(()) if running.job == Job::Bgsave => self.saved_changes = Some(running.changes),
+            Ok(()) => {}
+            Err(_) => {
                 // A child that was killed could not remove its temporary file.
                 let temp = save::temp_path(&running.target, pid);
                 if fs::remove_file(&temp).is_ok() {
                     debug!("Removed {} of the failed save", temp.display());
                 }
-                Some(if exit.report.is_empty() {
-                    format!("save child {pid} {status}")
-                } else {
-                    format!("save child {pid} {status}: {}", exit.report)
-                })
             }
-        };
+        }
         let record = SaveRecord {
-            kind: SaveKind::Background,
+            kind: save_kind(&running.job),
             target: running.target,
-            error,
+            outcome,
             finished: SystemTime::now(),
             duration: running.started.elapsed(),
             fork_time: running.child.fork_time(),
             keys: running.keys,
             bytes: running.bytes,
         };
-        Some(self.conclude(running.job, record))
+        Some(self.book_job(running.job, record))
     }
 
-    /// Records a job that ended without a child running it to the end.
-    fn finish(
+    /// Books a job that failed before any child could run it; `fork_time` is the time spent
+    /// trying (in `fork`, or none).
+    fn fail_without_child(
         &mut self,
         job: Job,
         target: PathBuf,
-        error: Option<String>,
-        started: Instant,
+        error: JobError,
         fork_time: Duration,
         table: &Table,
-    ) -> Finished {
+    ) -> JobResult {
         let record = SaveRecord {
-            kind: SaveKind::Background,
+            kind: save_kind(&job),
             target,
-            error,
+            outcome: Err(error),
             finished: SystemTime::now(),
-            duration: started.elapsed(),
+            duration: fork_time,
             fork_time,
             keys: table.len() as u64,
             bytes: format::encoded_len(table),
         };
-        self.conclude(job, record)
+        self.book_job(job, record)
     }
 
-    /// Books a finished job: counts, health, retention, the last-save records.
-    fn conclude(&mut self, job: Job, record: SaveRecord) -> Finished {
-        let error = record.error.clone();
-        if let Some(cause) = &error {
-            error!("{job} failed: {cause}");
-        }
-        if job.affects_health(self.snapshots_failsafe()) {
-            self.update_health(&job.to_string(), &error);
-        }
-        if job == Job::Bgsave {
-            self.saves.count(&error);
-            self.last_save = Some(record);
-        } else {
-            self.snapshot_counts.count(&error);
-            self.last_snapshot = Some(record);
-        }
-        Finished { job, error }
+    fn book_job(&mut self, job: Job, record: SaveRecord) -> JobResult {
+        let affects_health = job.affects_health(self.snapshots_failsafe());
+        let succeeded = record.outcome.is_ok();
+        self.book(&job.to_string(), affects_health, record);
+        JobResult { job, succeeded }
     }
 
-    /// Poisons on failure, clears the poison on success, and logs the change.
-    fn update_health(&mut self, what: &str, error: &Option<String>) {
-        match error {
-            None => {
-                if self.is_poisoned() {
-                    info!("{what} succeeded: writes are accepted again");
-                }
-                self.health = Health::Good;
+    /// The one place a finished save is booked, whatever ran it: the log line of a failure,
+    /// health (if this save decides it), the counts and the last record of its kind of file.
+    fn book(&mut self, what: &str, affects_health: bool, record: SaveRecord) {
+        if let Err(error) = &record.outcome {
+            error!("{what} failed: {error}");
+        }
+        if affects_health {
+            match &record.outcome {
+                Ok(()) => self.heal(what),
+                Err(error) => self.poison(error.to_string()),
             }
-            Some(cause) => {
-                if !self.is_poisoned() {
-                    error!(
-                        "Writes are refused until a save succeeds (retrying at least every {} s)",
-                        POISONED_RETRY_INTERVAL.as_secs()
-                    );
-                    self.health = Health::Poisoned {
-                        cause: cause.clone(),
-                        since: SystemTime::now(),
-                    };
-                }
-            }
+        }
+        match record.kind {
+            SaveKind::Bgsave | SaveKind::Shutdown => self.data_file_history.record(record),
+            SaveKind::Snapshot => self.snapshot_history.record(record),
+        }
+    }
+
+    /// A save that decides health succeeded: writes are accepted (again).
+    fn heal(&mut self, what: &str) {
+        if self.is_poisoned() {
+            info!("{what} succeeded: writes are accepted again");
+        }
+        self.health = Health::Good;
+    }
+
+    /// Writes are refused from now on, until a save succeeds. The first cause is kept.
+    fn poison(&mut self, cause: String) {
+        if !self.is_poisoned() {
+            error!(
+                "Writes are refused until a save succeeds (retrying at least every {} s)",
+                POISONED_RETRY_INTERVAL.as_secs()
+            );
+            self.health = Health::Poisoned {
+                cause,
+                since: SystemTime::now(),
+            };
         }
     }
 
@@ -526,44 +401,42 @@ impl Persistence {
         }
     }
 
-    /// Saves data.bin in this process, blocking: the shutdown save.
-    pub fn save_in_foreground(&mut self, table: &Table) -> Result<SaveReport, SaveError> {
+    /// Saves data.bin in this process, blocking: the shutdown save. It clears the poison when
+    /// it succeeds, as a BGSAVE does. `None` if it failed (the failure is logged and booked).
+    pub fn save_in_foreground(&mut self, table: &Table) -> Option<SaveReport> {
         let started = Instant::now();
         let result = save::write_data_file(table, &self.data_file, Install::Replace, || {});
-        let error = result.as_ref().err().map(ToString::to_string);
-        if let Some(cause) = &error {
-            error!("shutdown save failed: {cause}");
-        }
         if result.is_ok() {
             self.saved_changes = Some(table.changes());
         }
-        self.update_health("shutdown save", &error);
-        self.saves.count(&error);
-        self.last_save = Some(SaveRecord {
+        let (report, outcome) = match result {
+            Ok(report) => (Some(report), Ok(())),
+            Err(error) => (None, Err(JobError::Save(error))),
+        };
+        let record = SaveRecord {
             kind: SaveKind::Shutdown,
             target: self.data_file.clone(),
-            error,
+            outcome,
             finished: SystemTime::now(),
             duration: started.elapsed(),
             fork_time: Duration::ZERO,
             keys: table.len() as u64,
             bytes: format::encoded_len(table),
-        });
-        result
+        };
+        self.book("shutdown save", true, record);
+        report
     }
 
     /// What `SYS INFO persistence` reports.
-    pub fn status(&self, table: &Table) -> PersistenceStatus {
+    pub fn status(&self, table: &Table) -> PersistenceStatus<'_> {
         PersistenceStatus {
-            health: self.health.clone(),
+            health: &self.health,
             saving: self.running.is_some(),
             changes_since_save: table
                 .changes()
                 .saturating_sub(self.saved_changes.unwrap_or(0)),
-            last_save: self.last_save.clone(),
-            saves: self.saves,
-            last_snapshot: self.last_snapshot.clone(),
-            snapshots: self.snapshot_counts,
+            data_file: &self.data_file_history,
+            snapshots: &self.snapshot_history,
             data_file_bytes: fs::metadata(&self.data_file).map_or(0, |meta| meta.len()),
         }
     }
@@ -585,17 +458,11 @@ fn apply_retention(snapshot_dir: &Path, keep: usize) {
     }
 }
 
-/// A snapshot of the persistence state, for the status actions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PersistenceStatus {
-    pub health: Health,
-    pub saving: bool,
-    pub changes_since_save: u64,
-    /// The last save of data.bin (BGSAVE or shutdown).
-    pub last_save: Option<SaveRecord>,
-    pub saves: Counts,
-    /// The last snapshot (periodic, MKSNAP, or named).
-    pub last_snapshot: Option<SaveRecord>,
-    pub snapshots: Counts,
-    pub data_file_bytes: u64,
+fn save_kind(job: &Job) -> SaveKind {
+    match job {
+        Job::Bgsave => SaveKind::Bgsave,
+        Job::PeriodicSnapshot | Job::RequestedSnapshot { .. } | Job::NamedSnapshot { .. } => {
+            SaveKind::Snapshot
+        }
+    }
 }

@@ -24,7 +24,9 @@ use crate::table::Table;
 /// Data files are readable and writable by the server's user only.
 pub const DATA_FILE_MODE: u32 = 0o600;
 /// Marks a temporary file: `<target name>.tmp-<pid>`.
-const TEMP_MARKER: &str = ".tmp-";
+pub const TEMP_MARKER: &str = ".tmp-";
+/// The most digits the `<pid>` of a temporary file's name can have (`u32::MAX` has ten).
+pub const PID_MAX_DIGITS: usize = 10;
 
 /// What a successful save wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,6 +16,7 @@ use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+use super::save::{PID_MAX_DIGITS, TEMP_MARKER};
 use crate::utc::UtcTime;
 
 /// The snapshot directory's name inside the data directory.
@@ -23,6 +24,12 @@ pub const SNAPSHOT_DIR_NAME: &str = "snapshots";
 /// Named snapshots' directory inside the snapshot directory.
 pub const REMOTE_DIR_NAME: &str = "remote";
 pub const SNAPSHOT_EXTENSION: &str = ".snapshot";
+/// The longest file name common file systems allow, in bytes.
+const FILE_NAME_MAX_BYTES: usize = 255;
+/// The longest name `MKSNAP <name>` accepts: a named snapshot is first written as
+/// `<name>.snapshot.tmp-<pid>`, and that must still be a valid file name.
+pub const MAX_SNAPSHOT_NAME_BYTES: usize =
+    FILE_NAME_MAX_BYTES - SNAPSHOT_EXTENSION.len() - TEMP_MARKER.len() - PID_MAX_DIGITS;
 /// `YYYYMMDD-HHMMSS`
 const STAMP_LEN: usize = 15;
 /// Digits of the counter that tells apart snapshots taken in the same second.
@@ -129,6 +136,19 @@ pub fn apply_retention(snapshot_dir: &Path, keep: usize) -> (Vec<String>, Option
     (deleted, None)
 }
 
+/// A snapshot name becomes `snapshots/remote/<name>.snapshot`, so it must be one plain file
+/// name: not empty, not too long ([`MAX_SNAPSHOT_NAME_BYTES`]), no `/`, no `..`, not `.`, no
+/// NUL or other control characters. skyd 0.6.4 only refused names starting with `/` or
+/// containing a `..` component.
+pub fn is_valid_snapshot_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_SNAPSHOT_NAME_BYTES
+        && name != "."
+        && !name.contains("..")
+        && !name.contains('/')
+        && !name.chars().any(char::is_control)
+}
+
 /// `<snapshot dir>/remote/<name>.snapshot`; `name` is already validated as a plain file name.
 pub fn named_path(snapshot_dir: &Path, name: &str) -> PathBuf {
     snapshot_dir
@@ -185,6 +205,38 @@ mod tests {
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|name| name.to_string()).collect()
+    }
+
+    #[test]
+    fn snapshot_names_are_single_plain_file_names() {
+        for good in [
+            "foo",
+            "backup-2026.11.27",
+            "with space",
+            "ünïcode",
+            ".hidden",
+        ] {
+            assert!(is_valid_snapshot_name(good), "{good:?}");
+        }
+        let too_long = "x".repeat(232);
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/..",
+            "/var/x",
+            "a/b",
+            "a\0b",
+            "a\nb",
+            "tab\t",
+            "\u{7f}",
+            too_long.as_str(),
+        ] {
+            assert!(!is_valid_snapshot_name(bad), "{bad:?}");
+        }
+        assert_eq!(MAX_SNAPSHOT_NAME_BYTES, 231);
+        assert!(is_valid_snapshot_name(&"x".repeat(231)));
     }
 
     #[test]

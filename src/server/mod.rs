@@ -7,10 +7,14 @@
 //! query already received, let a running save finish, save in the foreground, exit. The server
 //! never exits 0 without that last save succeeding.
 
-mod admin;
+mod buffers;
+mod codec;
 mod connection;
+mod dispatch;
 mod signals;
+mod status;
 mod timers;
+mod transport;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -27,9 +31,12 @@ use crate::config::Config;
 use crate::log_lines::{SHUTDOWN_SAVED, SKYHASH_SCHEME, STARTED_ON};
 use crate::persist::{Job, Persistence, StartupError, POISONED_RETRY_INTERVAL};
 use crate::table::Table;
-use connection::{Connection, Exec, Turn};
+use codec::Codec;
+use connection::{Connection, Turn};
+use dispatch::Dispatch;
 use signals::{Signal, SignalSource};
 use timers::{Timer, Timers};
+use transport::Transport;
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -107,8 +114,6 @@ enum Accepting {
     AtLimit,
     /// `accept` failed for lack of resources; [`Timer::AcceptRetry`] resumes.
     Backoff,
-    /// Shutting down: the listener is closed.
-    Closed,
 }
 
 /// Why a connection is being driven.
@@ -144,11 +149,14 @@ enum Phase {
 pub struct Server {
     config: Config,
     poll: Poll,
+    /// `None` once shutdown has closed it.
     listener: Option<TcpListener>,
     signals: SignalSource,
     connections: Slab<Connection>,
     /// Connections that yielded their turn with work left, to be driven again soon.
     ready: VecDeque<usize>,
+    /// Connections driven in this turn of the loop, whose output is written at its end.
+    to_flush: Vec<usize>,
     table: Table,
     persistence: Persistence,
     timers: Timers,
@@ -204,6 +212,7 @@ impl Server {
             signals,
             connections: Slab::new(),
             ready: VecDeque::new(),
+            to_flush: Vec::new(),
             table,
             persistence,
             timers,
@@ -230,6 +239,8 @@ impl Server {
                 match event.token() {
                     LISTENER => self.accept_all(),
                     SIGNALS => self.handle_signals(),
+                    // A stale token (a connection closed earlier in this batch) finds no
+                    // connection and is skipped in drive_connection.
                     Token(token) => {
                         let hung_up = event.is_read_closed() || event.is_error();
                         let readiness = match (event.is_readable() || hung_up, hung_up) {
@@ -246,6 +257,7 @@ impl Server {
                     self.drive_connection(key, Readiness::Resumed);
                 }
             }
+            self.flush_connections();
             self.run_due_timers();
             self.advance_shutdown();
             if let Phase::Finished(result) = &mut self.phase {
@@ -306,10 +318,12 @@ impl Server {
             return;
         }
         debug!("{peer}: connected");
-        entry.insert(Connection::new(stream, peer, self.config.max_query_bytes));
+        let codec = Codec::Skyhash(codec::skyhash::Framing::new(self.config.max_query_bytes));
+        entry.insert(Connection::new(Transport::Plain(stream), peer, codec));
     }
 
-    /// Lets one connection make progress; closes it when it is done or broken.
+    /// Lets one connection execute and read; closes it if it is broken. Its output is
+    /// written at the end of the loop's turn ([`Self::flush_connections`]).
     fn drive_connection(&mut self, key: usize, readiness: Readiness) {
         let Some(connection) = self.connections.get_mut(key) else {
             return;
@@ -319,26 +333,49 @@ impl Server {
             Readiness::HungUp => connection.mark_readable(true),
             Readiness::WritableOnly | Readiness::Resumed => {}
         }
-        let mut exec = Exec {
+        let mut dispatch = Dispatch {
             table: &mut self.table,
             persistence: &mut self.persistence,
-            key,
+            connection: key,
         };
-        let turn = connection.drive(&mut exec);
-        let awaiting_admin = connection.is_awaiting_admin();
+        let turn = connection.drive(&mut dispatch);
+        let awaiting_answer = connection.is_awaiting_answer();
         match turn {
             Ok(Turn::Yield) => self.ready.push_back(key),
-            Ok(Turn::Wait) if connection.is_finished() => self.close_connection(key),
             Ok(Turn::Wait) => {}
             Err(error) => {
                 debug!("{}: connection error: {error}", connection.peer());
                 self.close_connection(key);
+                return;
             }
         }
-        if awaiting_admin {
+        self.to_flush.push(key);
+        if awaiting_answer {
             // It asked for a snapshot: start it now if no other save is running.
             self.poll_jobs();
         }
+    }
+
+    /// Writes the output of every connection driven in this turn; closes those that are done
+    /// or broken, and gives those whose output drained below the high-water mark another turn.
+    fn flush_connections(&mut self) {
+        let mut keys = std::mem::take(&mut self.to_flush);
+        for &key in &keys {
+            let Some(connection) = self.connections.get_mut(key) else {
+                continue;
+            };
+            match connection.flush() {
+                Ok(Turn::Yield) => self.ready.push_back(key),
+                Ok(Turn::Wait) if connection.is_finished() => self.close_connection(key),
+                Ok(Turn::Wait) => {}
+                Err(error) => {
+                    debug!("{}: connection error: {error}", connection.peer());
+                    self.close_connection(key);
+                }
+            }
+        }
+        keys.clear();
+        self.to_flush = keys;
     }
 
     fn close_connection(&mut self, key: usize) {
@@ -347,10 +384,10 @@ impl Server {
         };
         // Deregister explicitly: a forked child may still hold a copy of the descriptor, and
         // then closing ours would not take it out of the epoll set.
-        if let Err(error) = self.poll.registry().deregister(connection.stream_mut()) {
+        if let Err(error) = self.poll.registry().deregister(connection.socket()) {
             debug!("{}: deregister failed: {error}", connection.peer());
         }
-        if connection.is_awaiting_admin() {
+        if connection.is_awaiting_answer() {
             self.persistence.forget_waiter(key);
         }
         debug!("{}: disconnected", connection.peer());
@@ -400,7 +437,6 @@ impl Server {
     /// Stops accepting, then lets every connection answer what it has already received.
     fn begin_shutdown(&mut self) {
         self.phase = Phase::Draining;
-        self.accepting = Accepting::Closed;
         self.timers.cancel(Timer::AcceptRetry);
         self.timers.cancel(Timer::Bgsave);
         self.timers.cancel(Timer::Snapshot);
@@ -445,11 +481,11 @@ impl Server {
             self.persistence.data_file().display()
         );
         match self.persistence.save_in_foreground(&self.table) {
-            Ok(report) => {
+            Some(report) => {
                 info!("{SHUTDOWN_SAVED}{report}. Goodbye :)");
                 self.phase = Phase::Finished(Ok(()));
             }
-            Err(_) => {
+            None => {
                 let attempts = failed_attempts + 1;
                 let delay = FINAL_SAVE_RETRY_FIRST
                     .saturating_mul(1 << attempts.min(16).saturating_sub(1))
@@ -474,7 +510,6 @@ impl Server {
         // A job of the same kind already waiting is not queued twice.
         let _ = self.persistence.request(job);
         self.poll_jobs();
-        self.schedule_periodic_saves();
     }
 
     /// Arms the BGSAVE and snapshot timers for their configured intervals, or, while the
@@ -507,7 +542,7 @@ impl Server {
                 continue;
             };
             if let Some(connection) = self.connections.get_mut(key) {
-                connection.complete_admin(|out| admin::write_snapshot_result(&finished.error, out));
+                connection.deliver(|out| dispatch::write_snapshot_result(finished.succeeded, out));
                 self.ready.push_back(key);
             }
         }

@@ -1,0 +1,62 @@
+//! Codecs: how a connection's input is cut into requests and how their answers are framed.
+//! A codec owns its parser's state and the framing around answers (Skyhash's `*N` header, its
+//! pipelines); what each request *means* is asked of a [`Handler`], which the server's
+//! dispatch implements. A codec knows neither the table nor persistence, and does no I/O.
+
+pub mod skyhash;
+
+use super::buffers::{InputBuffer, Output};
+use crate::protocol::Args;
+
+/// Queries stop being executed while this many answer bytes wait to be sent: a client that
+/// does not read its answers stops being read.
+pub const OUTPUT_HIGH_WATER_BYTES: usize = 64 * 1024;
+
+/// What the server does with one request a codec has framed.
+pub trait Handler {
+    /// One Skyhash action (its name, then its arguments). Appends exactly one response element
+    /// to `out`, or none if the answer is deferred.
+    fn skyhash_action(&mut self, strings: Args<'_>, out: &mut Vec<u8>) -> Handled;
+}
+
+/// Whether a request was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    Answered,
+    /// The answer comes later, when a job finishes; nothing after this request runs until then.
+    Deferred,
+}
+
+/// Why a codec stopped executing the buffered requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// No complete request is left in the input.
+    NeedInput,
+    /// The output reached [`OUTPUT_HIGH_WATER_BYTES`]; complete requests may be left.
+    OutputFull,
+    /// A request's answer was deferred; the rest of its response is held back.
+    Deferred,
+    /// A malformed request was answered (what was wrong with it is given): send what is
+    /// queued, then close.
+    Malformed(String),
+}
+
+/// The codec a listener gives its connections.
+pub enum Codec {
+    Skyhash(skyhash::Framing),
+}
+
+impl Codec {
+    /// Executes complete requests from `input` until it holds none or one of the other reasons
+    /// in [`Progress`] stops it.
+    pub fn run(
+        &mut self,
+        input: &mut InputBuffer,
+        output: &mut Output,
+        handler: &mut impl Handler,
+    ) -> Progress {
+        match self {
+            Codec::Skyhash(framing) => framing.run(input, output, handler),
+        }
+    }
+}
