@@ -14,8 +14,8 @@
 //! what the format allows.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::action::{self, Outcome, Writes};
 use crate::persist::{format, legacy};
@@ -618,39 +618,47 @@ pub fn encode_model_steps(steps: &[ModelStep<'_>]) -> Vec<u8> {
     bytes
 }
 
-/// The system allocator, counting the bytes currently allocated and the most ever allocated
-/// at once, so a property can bound what the code under test holds. Sizes are the requested
-/// ones (`Layout::size`), not what the system rounds them up to.
-pub struct CountingAllocator {
-    current: AtomicUsize,
-    peak: AtomicUsize,
+/// The system allocator, counting for each thread the bytes it has allocated and not freed, and
+/// the most it ever had at once, so a property can bound what the code under test holds.
+/// Counting per thread keeps a measurement to the code that runs it: another thread (the test
+/// harness's, a parallel test's) allocating or freeing meanwhile does not move it. Sizes are
+/// the requested ones (`Layout::size`), not what the system rounds them up to.
+pub struct CountingAllocator;
+
+thread_local! {
+    /// Bytes this thread allocated minus bytes it freed (negative if it frees another's).
+    static CURRENT: Cell<isize> = const { Cell::new(0) };
+    /// The highest `CURRENT` since the last measurement started.
+    static PEAK: Cell<isize> = const { Cell::new(0) };
 }
 
 impl CountingAllocator {
     pub const fn new() -> Self {
-        CountingAllocator {
-            current: AtomicUsize::new(0),
-            peak: AtomicUsize::new(0),
-        }
+        CountingAllocator
     }
 
-    /// Runs `work` and returns the most bytes allocated at once during it, above what was
-    /// allocated when it started. Allocations of other threads count too: measure where
-    /// nothing else runs.
+    /// Runs `work` and returns the most bytes this thread held allocated at once during it,
+    /// above what it held when it started.
     pub fn peak_during(&self, work: impl FnOnce()) -> usize {
-        let baseline = self.current.load(Ordering::SeqCst);
-        self.peak.store(baseline, Ordering::SeqCst);
+        let baseline = CURRENT.with(Cell::get);
+        PEAK.with(|peak| peak.set(baseline));
         work();
-        self.peak.load(Ordering::SeqCst).saturating_sub(baseline)
+        let peak = PEAK.with(Cell::get);
+        usize::try_from(peak - baseline).unwrap_or(0)
     }
 
     fn grew(&self, bytes: usize) {
-        let now = self.current.fetch_add(bytes, Ordering::SeqCst) + bytes;
-        self.peak.fetch_max(now, Ordering::SeqCst);
+        // `try_with`: a thread's last frees may come after its counters are gone.
+        let _ = CURRENT.try_with(|current| {
+            let now = current.get().saturating_add_unsigned(bytes);
+            current.set(now);
+            let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+        });
     }
 
     fn shrank(&self, bytes: usize) {
-        self.current.fetch_sub(bytes, Ordering::SeqCst);
+        let _ =
+            CURRENT.try_with(|current| current.set(current.get().saturating_sub_unsigned(bytes)));
     }
 }
 
@@ -661,7 +669,8 @@ impl Default for CountingAllocator {
 }
 
 // SAFETY: every method forwards to `System` with the caller's own arguments, so `System`'s
-// guarantees are ours; the counting only touches atomics and never allocates.
+// guarantees are ours; the counting only touches const-initialised thread-locals without
+// destructors, which never allocate.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller upholds `alloc`'s contract (a non-zero size), which is `System`'s.

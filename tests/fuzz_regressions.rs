@@ -3,26 +3,21 @@
 //! `cargo test` guards against every bug fuzzing has found, without libFuzzer.
 //!
 //! The decoders are also held to their allocation bound, as in the fuzz targets. The counting
-//! allocator sees every thread, so the tests of this file take turns (`one_at_a_time`).
+//! allocator counts per thread, so each test measures only what its own thread allocates,
+//! whatever the harness and the other tests do meanwhile.
 
 use std::any::Any;
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
 
 use stratus::properties::{self, CountingAllocator};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator::new();
-
-/// Taken by every test here, so no other test allocates while one measures.
-static TURN: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    // A failed test poisons the lock; the next one may still run.
-    TURN.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// The seeds of one target, in name order: (file name, bytes). A missing or empty directory
 /// fails, so a seed directory that was not committed cannot pass silently.
@@ -60,7 +55,6 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 /// Runs `check` on every seed of `target`; fails naming each seed that broke it and why.
 fn replay(target: &str, check: impl Fn(&[u8])) {
-    let _turn = one_at_a_time();
     let failures: Vec<String> = seeds(target)
         .iter()
         .filter_map(|(name, bytes)| {
@@ -126,7 +120,6 @@ fn actions_vs_model_seeds_hold() {
 /// in use and sees what a decoder holds.
 #[test]
 fn the_counting_allocator_sees_allocations() {
-    let _turn = one_at_a_time();
     let peak = ALLOCATOR.peak_during(|| {
         let block = vec![1u8; 10_000];
         let grown = [block.as_slice(), &[2u8; 5_000]].concat();
@@ -142,4 +135,43 @@ fn the_counting_allocator_sees_allocations() {
         "{}",
         panic_message(&*error)
     );
+}
+
+/// What made the test above fail once in seven runs when the counter was global: another
+/// thread allocating and freeing during the measurement. Per-thread counting does not see it.
+#[test]
+fn other_threads_do_not_move_a_measurement() {
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let (rounds, stop) = (Arc::clone(&rounds), Arc::clone(&stop));
+        thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                held.push(vec![0u8; 50_000]);
+                if held.len() > 8 {
+                    held.clear();
+                }
+                rounds.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let churned = |at_least: usize| {
+        while rounds.load(Ordering::Relaxed) < at_least {
+            thread::yield_now();
+        }
+        rounds.load(Ordering::Relaxed)
+    };
+    // Each measurement overlaps at least one allocation and one free of the other thread.
+    let mut seen = churned(1);
+    for _ in 0..200 {
+        let peak = ALLOCATOR.peak_during(|| {
+            let block = vec![7u8; 10_000];
+            seen = churned(seen + 10);
+            drop(block);
+        });
+        assert_eq!(peak, 10_000);
+    }
+    stop.store(true, Ordering::Relaxed);
+    churn.join().expect("the churning thread ends");
 }
