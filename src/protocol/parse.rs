@@ -120,6 +120,14 @@ pub struct QueryParser {
     args: Vec<Span>,
 }
 
+/// Whether one token of the query was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Done,
+    /// Its bytes have not all arrived.
+    NeedMore,
+}
+
 /// Outcome of scanning a `<digits>\n` line.
 enum Line {
     /// The number and the offset just past the LF.
@@ -178,109 +186,137 @@ impl QueryParser {
             let Some(&symbol) = buf.get(self.pos) else {
                 return Ok(None);
             };
-            let Some(frame) = self.frames.last() else {
-                // Before the metaframe.
-                if symbol != QUERY_SYMBOL {
-                    return Err(ProtocolError::UnexpectedByte {
-                        offset: self.pos,
-                        byte: symbol,
-                    });
+            let step = match self.frames.last() {
+                None => self.open_query(buf, symbol)?,
+                Some(frame) => {
+                    let parent = frame.kind;
+                    if matches!(parent, FrameKind::FlatArray { .. }) && symbol != STRING_SYMBOL {
+                        return Err(ProtocolError::UnknownType {
+                            offset: self.pos,
+                            symbol,
+                        });
+                    }
+                    match symbol {
+                        STRING_SYMBOL | UNSIGNED_SYMBOL => self.scalar(buf, symbol, parent)?,
+                        ARRAY_SYMBOL | FLAT_ARRAY_SYMBOL => {
+                            self.open_container(buf, symbol, parent)?
+                        }
+                        _ => {
+                            return Err(ProtocolError::UnknownType {
+                                offset: self.pos,
+                                symbol,
+                            })
+                        }
+                    }
                 }
-                let Line::Number(count, next) = self.size_line(buf, self.pos + 1)? else {
-                    return Ok(None);
-                };
-                if count == 0 {
-                    return Err(ProtocolError::EmptyQuery);
-                }
-                self.check_declared(next, count.saturating_mul(MIN_ELEMENT_BYTES))?;
-                self.pos = next;
-                self.frames.push(Frame {
-                    kind: FrameKind::Query,
-                    remaining: count,
-                });
-                continue;
             };
-            let parent = frame.kind;
-            let top_level = parent == FrameKind::Query;
-            if matches!(parent, FrameKind::FlatArray { .. }) && symbol != STRING_SYMBOL {
-                return Err(ProtocolError::UnknownType {
-                    offset: self.pos,
-                    symbol,
-                });
-            }
-            match symbol {
-                STRING_SYMBOL | UNSIGNED_SYMBOL => {
-                    let Line::Number(len, start) = self.size_line(buf, self.pos + 1)? else {
-                        return Ok(None);
-                    };
-                    self.check_declared(start, len.saturating_add(1))?;
-                    // check_declared bounds start + len + 1 by the query limit.
-                    let end = start + len as usize;
-                    let Some(&terminator) = buf.get(end) else {
-                        return Ok(None);
-                    };
-                    if terminator != LF {
-                        return Err(ProtocolError::UnexpectedByte {
-                            offset: end,
-                            byte: terminator,
-                        });
-                    }
-                    if symbol == UNSIGNED_SYMBOL && parse_decimal(&buf[start..end]).is_none() {
-                        return Err(ProtocolError::BadNumber { offset: start });
-                    }
-                    if top_level {
-                        self.elements.push(Element::NotAnAction);
-                    } else if parent == (FrameKind::FlatArray { record: true }) {
-                        self.args.push(Span {
-                            start: start as u32,
-                            len: len as u32,
-                        });
-                    }
-                    self.pos = end + 1;
-                    self.finish_element();
-                }
-                ARRAY_SYMBOL | FLAT_ARRAY_SYMBOL => {
-                    let Line::Number(count, next) = self.size_line(buf, self.pos + 1)? else {
-                        return Ok(None);
-                    };
-                    self.check_declared(next, count.saturating_mul(MIN_ELEMENT_BYTES))?;
-                    let kind = if symbol == ARRAY_SYMBOL {
-                        FrameKind::Array
-                    } else {
-                        FrameKind::FlatArray { record: top_level }
-                    };
-                    if top_level {
-                        self.elements.push(if kind == FrameKind::Array {
-                            Element::NotAnAction
-                        } else {
-                            Element::Action {
-                                first: self.args.len(),
-                                count: 0,
-                            }
-                        });
-                    }
-                    self.pos = next;
-                    if count == 0 {
-                        self.finish_element();
-                    } else {
-                        self.frames.push(Frame {
-                            kind,
-                            remaining: count,
-                        });
-                    }
-                }
-                _ => {
-                    return Err(ProtocolError::UnknownType {
-                        offset: self.pos,
-                        symbol,
-                    })
-                }
+            if step == Step::NeedMore {
+                return Ok(None);
             }
             if self.frames.is_empty() {
                 self.complete = true;
                 return Ok(Some(self.pos));
             }
         }
+    }
+
+    /// The metaframe `*<count>\n` that opens a query.
+    #[inline]
+    fn open_query(&mut self, buf: &[u8], symbol: u8) -> Result<Step, ProtocolError> {
+        if symbol != QUERY_SYMBOL {
+            return Err(ProtocolError::UnexpectedByte {
+                offset: self.pos,
+                byte: symbol,
+            });
+        }
+        let Line::Number(count, next) = self.size_line(buf, self.pos + 1)? else {
+            return Ok(Step::NeedMore);
+        };
+        if count == 0 {
+            return Err(ProtocolError::EmptyQuery);
+        }
+        self.check_declared(next, count.saturating_mul(MIN_ELEMENT_BYTES))?;
+        self.pos = next;
+        self.frames.push(Frame {
+            kind: FrameKind::Query,
+            remaining: count,
+        });
+        Ok(Step::Done)
+    }
+
+    /// A string or an unsigned integer: `+<len>\n<bytes>\n` or `:<len>\n<digits>\n`, inside
+    /// the container `parent`.
+    #[inline]
+    fn scalar(&mut self, buf: &[u8], symbol: u8, parent: FrameKind) -> Result<Step, ProtocolError> {
+        let Line::Number(len, start) = self.size_line(buf, self.pos + 1)? else {
+            return Ok(Step::NeedMore);
+        };
+        self.check_declared(start, len.saturating_add(1))?;
+        // check_declared bounds start + len + 1 by the query limit.
+        let end = start + len as usize;
+        let Some(&terminator) = buf.get(end) else {
+            return Ok(Step::NeedMore);
+        };
+        if terminator != LF {
+            return Err(ProtocolError::UnexpectedByte {
+                offset: end,
+                byte: terminator,
+            });
+        }
+        if symbol == UNSIGNED_SYMBOL && parse_decimal(&buf[start..end]).is_none() {
+            return Err(ProtocolError::BadNumber { offset: start });
+        }
+        if parent == FrameKind::Query {
+            self.elements.push(Element::NotAnAction);
+        } else if parent == (FrameKind::FlatArray { record: true }) {
+            self.args.push(Span {
+                start: start as u32,
+                len: len as u32,
+            });
+        }
+        self.pos = end + 1;
+        self.finish_element();
+        Ok(Step::Done)
+    }
+
+    /// An array `&<count>\n` or a flat array `_<count>\n`, inside the container `parent`.
+    #[inline]
+    fn open_container(
+        &mut self,
+        buf: &[u8],
+        symbol: u8,
+        parent: FrameKind,
+    ) -> Result<Step, ProtocolError> {
+        let Line::Number(count, next) = self.size_line(buf, self.pos + 1)? else {
+            return Ok(Step::NeedMore);
+        };
+        self.check_declared(next, count.saturating_mul(MIN_ELEMENT_BYTES))?;
+        let top_level = parent == FrameKind::Query;
+        let kind = if symbol == ARRAY_SYMBOL {
+            FrameKind::Array
+        } else {
+            FrameKind::FlatArray { record: top_level }
+        };
+        if top_level {
+            self.elements.push(if kind == FrameKind::Array {
+                Element::NotAnAction
+            } else {
+                Element::Action {
+                    first: self.args.len(),
+                    count: 0,
+                }
+            });
+        }
+        self.pos = next;
+        if count == 0 {
+            self.finish_element();
+        } else {
+            self.frames.push(Frame {
+                kind,
+                remaining: count,
+            });
+        }
+        Ok(Step::Done)
     }
 
     /// The elements of the complete query; `buf` is the same buffer given to [`Self::parse`].
