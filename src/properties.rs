@@ -13,6 +13,9 @@
 //! targets and the regression tests) measures the peak, and [`decode_allocation_bound`] states
 //! what the format allows.
 
+// Unsafe here: the counting allocator, which forwards to the system allocator.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -19,7 +19,7 @@ use crate::table::Table;
 
 /// Every action skyd 0.6.4 routes, and SYS (ours: persistence status, named after Skytable
 /// 0.7's). Nothing else is recognised (`JGET`, `PING`, … are unknown actions). The order is
-/// that of [`ACTIONS`], whose rows are indexed by it.
+/// that of the table of actions, whose rows are indexed by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionKind {
     Get,
@@ -143,7 +143,7 @@ impl ActionKind {
             .map(|spec| spec.kind)
     }
 
-    /// Whether the action may modify the table (see [`Effect`]).
+    /// Whether the action may modify the table: a poisoned server refuses these.
     pub fn is_write(self) -> bool {
         self.spec().effect == Effect::Write
     }

@@ -9,6 +9,9 @@
 //! It leaves with `_exit`, never unwinding into server code, never running destructors. The
 //! parent never blocks on a child: it polls with `WNOHANG` when SIGCHLD (or a timer) says so.
 
+// Unsafe here: fork, the child's signal and scheduling set-up, closing inherited descriptors, `_exit`.
+#![allow(unsafe_code)]
+
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
@@ -102,7 +105,7 @@ impl Child {
         }))
     }
 
-    /// Ends the child at once (SIGKILL); reap it with [`Self::try_wait`] or [`Self::wait`].
+    /// Ends the child at once (SIGKILL); reap it with [`Self::try_wait`].
     pub fn kill(&self) -> io::Result<()> {
         signal::kill(self.pid, Signal::SIGKILL)?;
         Ok(())

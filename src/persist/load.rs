@@ -3,6 +3,9 @@
 //! Stratus file nor a valid Skytable 0.6 file is refused with the decoder's verdict, and the
 //! file is left exactly as it was.
 
+// Unsafe here: the read-only memory map of a data file at start.
+#![allow(unsafe_code)]
+
 use std::fmt;
 use std::fs::File;
 use std::io;

@@ -8,6 +8,9 @@
 //! that must not replace an existing one (a named snapshot) is put in place with `link`, which
 //! fails if the name exists, instead of `rename`, which would replace it.
 
+// Unsafe here: the writable memory map of a new data file.
+#![allow(unsafe_code)]
+
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;

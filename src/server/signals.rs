@@ -3,6 +3,9 @@
 //! SIGXFSZ is ignored, so that exceeding a file size limit fails a save with EFBIG instead of
 //! killing the server in the middle of its shutdown save.
 
+// Unsafe here: setting a signal disposition (SIGXFSZ ignored), which nix marks unsafe.
+#![allow(unsafe_code)]
+
 use std::fmt;
 use std::io;
 
