@@ -5,7 +5,8 @@
 
 use super::Outcome;
 
-use crate::protocol::{error_text, write, Args};
+use crate::protocol::write::{self, Sink};
+use crate::protocol::{error_text, Args};
 
 /// A request for the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +49,7 @@ impl SysProperty {
 }
 
 /// SYS with its two words (arity already checked).
-pub fn sys<'a>(args: Args<'a>, out: &mut Vec<u8>) -> Outcome<'a> {
+pub fn sys<'a>(args: Args<'a>, out: &mut impl Sink) -> Outcome<'a> {
     match SysProperty::from_words(args.get(0), args.get(1)) {
         Some(property) => Outcome::Admin(AdminRequest::Sys(property)),
         None => {
@@ -60,7 +61,7 @@ pub fn sys<'a>(args: Args<'a>, out: &mut Vec<u8>) -> Outcome<'a> {
 
 /// MKSNAP with no argument, or with a name, which must at least be UTF-8 (a file name is text
 /// here, as it was for skyd).
-pub fn mksnap<'a>(args: Args<'a>, out: &mut Vec<u8>) -> Outcome<'a> {
+pub fn mksnap<'a>(args: Args<'a>, out: &mut impl Sink) -> Outcome<'a> {
     if args.is_empty() {
         return Outcome::Admin(AdminRequest::Mksnap { name: None });
     }

@@ -14,7 +14,8 @@ mod strong;
 
 pub use admin::{AdminRequest, SysProperty};
 
-use crate::protocol::{error_text, write, Args, ResponseCode};
+use crate::protocol::write::{self, Sink};
+use crate::protocol::{error_text, Args, ResponseCode};
 use crate::table::Table;
 
 /// Every action skyd 0.6.4 routes, and SYS (ours: persistence status, named after Skytable
@@ -172,7 +173,7 @@ pub fn execute<'a>(
     table: &mut Table,
     writes: Writes,
     strings: Args<'a>,
-    out: &mut Vec<u8>,
+    out: &mut impl Sink,
 ) -> Outcome<'a> {
     if strings.is_empty() {
         write::code(out, ResponseCode::PacketError);

@@ -6,11 +6,12 @@
 //! repeated within one call is well defined (SSET keeps the first value, as MSET does; SUPDATE
 //! ends with the last; SDEL removes the key once) where skyd hit undefined behaviour.
 
-use crate::protocol::{write, Args, ResponseCode};
+use crate::protocol::write::{self, Sink};
+use crate::protocol::{Args, ResponseCode};
 use crate::table::Table;
 
 /// Inserts every pair if no key exists; otherwise writes nothing and answers overwrite error.
-pub fn sset(table: &mut Table, args: Args<'_>, out: &mut Vec<u8>) {
+pub fn sset(table: &mut Table, args: Args<'_>, out: &mut impl Sink) {
     if args.pairs().any(|(key, _)| table.contains(key)) {
         return write::code(out, ResponseCode::OverwriteError);
     }
@@ -21,7 +22,7 @@ pub fn sset(table: &mut Table, args: Args<'_>, out: &mut Vec<u8>) {
 }
 
 /// Removes every key if all exist; otherwise removes nothing and answers nil.
-pub fn sdel(table: &mut Table, args: Args<'_>, out: &mut Vec<u8>) {
+pub fn sdel(table: &mut Table, args: Args<'_>, out: &mut impl Sink) {
     if !args.iter().all(|key| table.contains(key)) {
         return write::code(out, ResponseCode::Nil);
     }
@@ -32,7 +33,7 @@ pub fn sdel(table: &mut Table, args: Args<'_>, out: &mut Vec<u8>) {
 }
 
 /// Updates every pair if all keys exist; otherwise writes nothing and answers nil.
-pub fn supdate(table: &mut Table, args: Args<'_>, out: &mut Vec<u8>) {
+pub fn supdate(table: &mut Table, args: Args<'_>, out: &mut impl Sink) {
     if !args.pairs().all(|(key, _)| table.contains(key)) {
         return write::code(out, ResponseCode::Nil);
     }

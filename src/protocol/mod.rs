@@ -39,11 +39,17 @@ pub mod error_text {
     pub const SNAPSHOT_EXISTS: &str = "err-snapshot-exists";
     /// Ours: SYS was asked for a property it does not know.
     pub const UNKNOWN_PROPERTY: &str = "err-unknown-property";
+    /// Ours: the answer would take more memory than the server allows for clients; it is
+    /// refused before it is built (the connection stays usable).
+    pub const REPLY_TOO_LARGE: &str = "err-reply-too-large";
+    /// Ours: the server's memory for client buffers ran out and this connection held the
+    /// most; it is closed after this answer.
+    pub const CLIENT_MEMORY_LIMIT: &str = "err-client-memory-limit";
 }
 
 /// The complete response (`*1\n` and one element) that answers a malformed query before the
 /// connection is closed.
-pub fn error_response(error: &ProtocolError, out: &mut Vec<u8>) {
+pub fn error_response(error: &ProtocolError, out: &mut impl write::Sink) {
     write::query_header(out, 1);
     match error {
         ProtocolError::UnexpectedByte { .. } | ProtocolError::EmptyQuery => {

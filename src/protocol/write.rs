@@ -1,54 +1,97 @@
-//! Skyhash 1.0 response encoding: appends response elements to an output buffer.
+//! Skyhash 1.0 response encoding: appends response elements to a [`Sink`].
 //!
 //! Every function writes one complete, LF-terminated element (or a container header whose
-//! elements the caller writes next). Nothing here allocates beyond growing the output buffer,
-//! and nothing does I/O: the server decides when the buffer reaches the socket.
+//! elements the caller writes next). Nothing here allocates beyond growing the output, and
+//! nothing does I/O: the server decides when the output reaches the socket.
+
+use std::sync::Arc;
 
 use super::ResponseCode;
+
+/// Where response bytes go: a plain `Vec<u8>`, or a connection's output, which can also queue
+/// a shared value without copying it and knows how much more it may take.
+pub trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+
+    fn put_byte(&mut self, byte: u8) {
+        self.put(&[byte]);
+    }
+
+    /// Queues a shared value; a plain buffer copies it.
+    fn put_shared(&mut self, value: &Arc<[u8]>) {
+        self.put(value);
+    }
+
+    /// How many more bytes this output may hold before its client goes over the memory the
+    /// server allows for clients. An answer that cannot fit is refused before it is built.
+    fn room(&self) -> usize {
+        usize::MAX
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+
+    fn put_byte(&mut self, byte: u8) {
+        self.push(byte);
+    }
+}
 
 /// Longest decimal rendering of a u64 (18446744073709551615).
 const U64_MAX_DIGITS: usize = 20;
 
 /// `*<count>\n`: the header of a response to a query with `count` elements.
-pub fn query_header(out: &mut Vec<u8>, count: usize) {
+pub fn query_header(out: &mut impl Sink, count: usize) {
     header(out, b'*', count as u64);
 }
 
 /// `!1\n<code>\n`.
-pub fn code(out: &mut Vec<u8>, code: ResponseCode) {
-    out.extend_from_slice(&[b'!', b'1', b'\n', b'0' + code as u8, b'\n']);
+pub fn code(out: &mut impl Sink, code: ResponseCode) {
+    out.put(&[b'!', b'1', b'\n', b'0' + code as u8, b'\n']);
 }
 
 /// `!<len>\n<text>\n`: an error described by text, such as `Unknown action`.
-pub fn error_text(out: &mut Vec<u8>, text: &str) {
+pub fn error_text(out: &mut impl Sink, text: &str) {
     header(out, b'!', text.len() as u64);
-    out.extend_from_slice(text.as_bytes());
-    out.push(b'\n');
+    out.put(text.as_bytes());
+    out.put_byte(b'\n');
 }
 
 /// `+<len>\n<bytes>\n`.
-pub fn string(out: &mut Vec<u8>, bytes: &[u8]) {
+pub fn string(out: &mut impl Sink, bytes: &[u8]) {
     header(out, b'+', bytes.len() as u64);
-    out.extend_from_slice(bytes);
-    out.push(b'\n');
+    out.put(bytes);
+    out.put_byte(b'\n');
 }
 
+/// A shared value as a string, `+<len>\n<bytes>\n`, the bytes queued without a copy.
+pub fn shared_string(out: &mut impl Sink, value: &Arc<[u8]>) {
+    header(out, b'+', value.len() as u64);
+    out.put_shared(value);
+    out.put_byte(b'\n');
+}
+
+/// The most bytes a string element takes besides its content: `+`, up to 20 digits, two LFs.
+pub const STRING_FRAMING_BYTES: usize = 1 + U64_MAX_DIGITS + 2;
+
 /// `:<digit count>\n<digits>\n`.
-pub fn unsigned(out: &mut Vec<u8>, value: u64) {
+pub fn unsigned(out: &mut impl Sink, value: u64) {
     let mut digits = [0u8; U64_MAX_DIGITS];
     let text = decimal(value, &mut digits);
     header(out, b':', text.len() as u64);
-    out.extend_from_slice(text);
-    out.push(b'\n');
+    out.put(text);
+    out.put_byte(b'\n');
 }
 
 /// `&<count>\n`: the caller then writes `count` elements of any type.
-pub fn array_header(out: &mut Vec<u8>, count: usize) {
+pub fn array_header(out: &mut impl Sink, count: usize) {
     header(out, b'&', count as u64);
 }
 
 /// `_<count>\n`: the caller then writes `count` strings.
-pub fn flat_array_header(out: &mut Vec<u8>, count: usize) {
+pub fn flat_array_header(out: &mut impl Sink, count: usize) {
     header(out, b'_', count as u64);
 }
 
@@ -62,11 +105,11 @@ pub fn action_query(out: &mut Vec<u8>, parts: &[&[u8]]) {
     }
 }
 
-fn header(out: &mut Vec<u8>, symbol: u8, number: u64) {
+fn header(out: &mut impl Sink, symbol: u8, number: u64) {
     let mut digits = [0u8; U64_MAX_DIGITS];
-    out.push(symbol);
-    out.extend_from_slice(decimal(number, &mut digits));
-    out.push(b'\n');
+    out.put_byte(symbol);
+    out.put(decimal(number, &mut digits));
+    out.put_byte(b'\n');
 }
 
 /// Renders `value` in decimal into the end of `digits` and returns that part.
