@@ -1328,7 +1328,9 @@ impl TestServer {
         self.logs()
             .iter()
             .rev()
-            .find(|line| line.contains("started by child") && child_pid_in(line) == pid)
+            .find(|line| {
+                line.contains(stratus::log_lines::STARTED_BY_CHILD) && child_pid_in(line) == pid
+            })
             .map(|line| written_path_in(line))
             .unwrap_or_else(|| panic!("no `started by child {pid}` log line"))
     }
