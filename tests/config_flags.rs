@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::*;
+use common::client::{query, string};
+use common::server::{RunOutput, ServerBuilder, TestServer};
+use common::wire::{assert_usable, exchange, expect_exact, expect_silence, send, HEY, HEYA};
+use common::{PATIENCE, SILENCE};
 use std::net::TcpListener;
 use std::time::Duration;
 

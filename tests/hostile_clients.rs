@@ -7,7 +7,6 @@
 
 mod common;
 
-use common::*;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::ops::Range;
@@ -16,70 +15,21 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// The server's input buffer for a new connection (`INPUT_INITIAL_BYTES`), allocated and
-/// zero-filled at the first read, so resident from then on.
-const SERVER_INPUT_BUFFER_BYTES: u64 = 16 * 1024;
-/// The server stops executing (and reading) once this many response bytes wait to be sent to a
-/// connection (`OUTPUT_HIGH_WATER_BYTES`).
-const SERVER_OUTPUT_HIGH_WATER_BYTES: u64 = 64 * 1024;
-const KIB: u64 = 1024;
-const MIB: u64 = 1024 * 1024;
-
-/// `*1\n!1\n4\n`: the answer to input that cannot be framed (then the server closes).
-const PACKET_ERROR: &[u8] = b"*1\n!1\n4\n";
-/// `*1\n!1\n7\n`: a bad count, size or integer, or an unknown element type.
-const WRONGTYPE: &[u8] = b"*1\n!1\n7\n";
-/// A query declared or received beyond `--max-query-size`.
-const TOO_LARGE: &[u8] = b"*1\n!19\nerr-query-too-large\n";
+use common::entries::{assert_held, Entries};
+use common::files::read_data_file;
+use common::memory::{
+    RssWatch, KIB, MIB, SERVER_INPUT_BUFFER_BYTES, SERVER_OUTPUT_HIGH_WATER_BYTES,
+};
+use common::server::TestServer;
+use common::wire::{
+    ask, assert_usable, escape, exchange, expect_silence, flat_array, read_up_to, send,
+    simple_query, string_element, uint_response, value_response, OKAY, PACKET_ERROR, TOO_LARGE,
+    WRONGTYPE,
+};
+use common::{wait_until, PATIENCE};
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
-
-/// Peak resident set size of the server, sampled by a thread every 10 ms until dropped.
-struct RssWatch {
-    peak_kib: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    sampler: Option<JoinHandle<()>>,
-}
-
-impl RssWatch {
-    fn start(server: &TestServer) -> RssWatch {
-        let pid = server.pid();
-        let peak_kib = Arc::new(AtomicUsize::new(server.rss_kib() as usize));
-        let stop = Arc::new(AtomicBool::new(false));
-        let sampler = {
-            let (peak_kib, stop) = (Arc::clone(&peak_kib), Arc::clone(&stop));
-            thread::spawn(move || {
-                // Sampling ends early if the server exits (a test failing elsewhere).
-                while !stop.load(Ordering::SeqCst) {
-                    let Some(kib) = rss_kib(pid) else {
-                        return;
-                    };
-                    peak_kib.fetch_max(kib as usize, Ordering::SeqCst);
-                    thread::sleep(Duration::from_millis(10));
-                }
-            })
-        };
-        RssWatch {
-            peak_kib,
-            stop,
-            sampler: Some(sampler),
-        }
-    }
-
-    fn peak_kib(&self) -> u64 {
-        self.peak_kib.load(Ordering::SeqCst) as u64
-    }
-}
-
-impl Drop for RssWatch {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(sampler) = self.sampler.take() {
-            let _ = sampler.join();
-        }
-    }
-}
 
 /// A well-behaved client on its own thread: SET then GET of a fresh key, each answer checked
 /// exactly, at most one round trip per 2 ms, until stopped. It returns what it wrote.
@@ -156,20 +106,6 @@ fn uint_in(response: &[u8]) -> u64 {
         .and_then(|rest| rest.split('\n').nth(1))
         .and_then(|digits| digits.parse().ok())
         .unwrap_or_else(|| panic!("not an unsigned integer response: \"{}\"", escape(response)))
-}
-
-/// Asserts through MGET (100 keys per query) that the server holds every entry exactly.
-fn assert_held(con: &mut TcpStream, entries: &Entries) {
-    let all: Vec<(&Vec<u8>, &Vec<u8>)> = entries.iter().collect();
-    for batch in all.chunks(100) {
-        let mut args: Vec<&[u8]> = vec![b"MGET"];
-        args.extend(batch.iter().map(|(key, _)| key.as_slice()));
-        let mut element = format!("&{}\n", batch.len()).into_bytes();
-        for (_, value) in batch {
-            element.extend(string_element(value));
-        }
-        exchange(con, &simple_query(&args), &simple_response(&element));
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
