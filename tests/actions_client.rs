@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::*;
+use common::client::{code, int, query, string};
+use common::server::TestServer;
 use skytable::actions::Actions;
 use skytable::types::SnapshotResult;
 use skytable::{Element, RespCode};

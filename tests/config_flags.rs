@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::*;
+use common::client::{query, string};
+use common::server::{RunOutput, ServerBuilder, TestServer};
+use common::wire::{assert_usable, exchange, expect_exact, expect_silence, send, HEY, HEYA};
+use common::{PATIENCE, SILENCE};
 use std::net::TcpListener;
 use std::time::Duration;
 
@@ -281,6 +284,22 @@ fn short_host_and_port_flags_start_the_server() {
         .start();
     assert_eq!(server.host, "127.0.0.1");
     assert_usable(&mut server.raw());
+}
+
+/// The started line is a contract with the tools that wait for it (README, Logging). The
+/// harness finds it through `stratus::log_lines`; this test pins its documented wording.
+#[test]
+fn the_started_line_names_the_address_as_documented() {
+    let server = TestServer::start_with(&["--host", "127.0.0.1"]);
+    let wanted = format!(
+        " INFO  Server started on: skyhash://127.0.0.1:{}",
+        server.port
+    );
+    assert!(
+        server.logs().iter().any(|line| line.ends_with(&wanted)),
+        "no log line ending with {wanted:?}\n{}",
+        server.logs().join("\n")
+    );
 }
 
 #[test]

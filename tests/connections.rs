@@ -4,7 +4,13 @@
 
 mod common;
 
-use common::*;
+use common::client::{code, query};
+use common::server::TestServer;
+use common::wire::{
+    assert_usable, exchange, expect_eof, expect_exact, expect_silence, send, simple_query,
+    simple_response, string_element, HEY, HEYA,
+};
+use common::{within, PATIENCE};
 use skytable::actions::Actions;
 use skytable::RespCode;
 use std::io::{ErrorKind, Read, Write};

@@ -7,7 +7,8 @@ mod common;
 
 use std::path::Path;
 
-use common::*;
+use common::files::{build_table, dir_names};
+use common::server::ServerBuilder;
 use stratus::persist::format;
 
 /// A small valid data file: four keys, one binary, one with an empty value.

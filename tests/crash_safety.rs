@@ -17,7 +17,12 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::*;
+use common::entries::{bulk_key, bulk_value, load_bulk};
+use common::files::{dir_names, temp_file_names};
+use common::process::{child_pid_in, is_live_stratus};
+use common::server::TestServer;
+use common::wire::{escape, exchange, simple_query, uint_response, value_response, NIL, OKAY};
+use common::{wait_until, PATIENCE};
 
 const ROUNDS: usize = 20;
 /// Fixed, so a failure can be replayed; the delays it gives are in every failure message.

@@ -7,7 +7,12 @@ mod common;
 
 use std::net::TcpStream;
 
-use common::*;
+use common::entries::Entries;
+use common::files::{file_mode, read_data_file, temp_file_names};
+use common::server::{ServerBuilder, TestServer};
+use common::status::{persistence_info, wait_for_settled_save};
+use common::wire::{ask, escape, exchange, simple_query, uint_response, value_response, NIL, OKAY};
+use common::PATIENCE;
 
 /// Keys and values that a text-minded encoder would get wrong.
 fn awkward_entries() -> Entries {

@@ -4,7 +4,14 @@
 
 mod common;
 
-use common::*;
+use common::client::{int, string};
+use common::server::TestServer;
+use common::status::{persistence_info, wait_for_settled_save, HEALTH_GOOD};
+use common::wire::{
+    assert_usable, exchange, flat_array, simple_query, uint_response, value_response, ACTION_ERROR,
+    OKAY,
+};
+use common::PATIENCE;
 use skytable::{Element, Query, Response};
 
 #[test]

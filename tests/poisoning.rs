@@ -9,7 +9,18 @@ mod common;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::*;
+use common::entries::{
+    assert_bulk_and_extras_saved, bulk_key, bulk_value, load_bulk, Entries, SLOW_SAVE_KEYS,
+};
+use common::files::temp_file_names;
+use common::process::{child_pid_in, kill_pid, set_file_size_limit};
+use common::server::TestServer;
+use common::status::{persistence_info, wait_for_settled_save, HEALTH_CRITICAL, HEALTH_GOOD};
+use common::wire::{
+    ask, assert_usable, escape, exchange, flat_array_strings, simple_query, string_element,
+    uint_response, value_response, ACTION_ERROR, NIL, OKAY, SERVER_ERROR,
+};
+use common::PATIENCE;
 
 /// How long recovery may take once the fault is gone (saves are retried every 1–5 s).
 const RECOVERY: Duration = Duration::from_secs(15);

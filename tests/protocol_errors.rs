@@ -6,12 +6,13 @@
 
 mod common;
 
-use common::*;
+use common::server::TestServer;
+use common::wire::{
+    assert_usable, escape, exchange, expect_eof, read_up_to, send, simple_query, HEY, HEYA,
+    PACKET_ERROR, TOO_LARGE, WRONGTYPE,
+};
+use common::{PATIENCE, SILENCE};
 use std::net::TcpStream;
-
-const PACKET_ERROR: &[u8] = b"*1\n!1\n4\n";
-const WRONGTYPE: &[u8] = b"*1\n!1\n7\n";
-const TOO_LARGE: &[u8] = b"*1\n!19\nerr-query-too-large\n";
 
 /// Sends `input` on a fresh connection, expects exactly `response`, then EOF; then checks that
 /// another client of the same server is still answered.

@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::*;
+use common::entries::Entries;
+use common::files::read_data_file;
+use common::server::TestServer;
+use common::wire::{assert_usable, exchange, expect_eof, HEYA};
 
 /// One raw connection to a fresh server.
 fn fresh() -> (TestServer, std::net::TcpStream) {

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::*;
+use common::server::TestServer;
+use common::wire::{assert_usable, exchange, expect_eof, read_up_to, simple_query};
+use common::PATIENCE;
 use std::io::Write;
 use std::thread;
 

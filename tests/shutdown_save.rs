@@ -10,7 +10,17 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use common::entries::{assert_bulk_and_extras_saved, load_bulk, Entries, SLOW_SAVE_KEYS};
+use common::files::{read_data_file, temp_file_names};
+use common::process::{
+    child_pid_in, is_live_stratus, kill_pid, process_state, set_file_size_limit,
+};
+use common::server::TestServer;
+use common::status::wait_for_settled_save;
+use common::wire::{
+    exchange, simple_query, uint_response, value_response, NIL, OKAY, SERVER_ERROR,
+};
+use common::{PATIENCE, SILENCE};
 
 /// The process must still be alive this long after the first signal.
 const STILL_RETRYING_AFTER: Duration = Duration::from_secs(3);

@@ -4,7 +4,11 @@
 
 mod common;
 
-use common::*;
+use common::files::dir_names;
+use common::server::TestServer;
+use common::status::wait_for_settled_save;
+use common::wire::{assert_usable, exchange, simple_query, uint_response, value_response, OKAY};
+use common::PATIENCE;
 
 /// The PID recorded in the lock file.
 fn lock_file_pid(server: &TestServer) -> String {

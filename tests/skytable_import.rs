@@ -6,7 +6,11 @@ mod common;
 
 use std::net::TcpStream;
 
-use common::*;
+use common::entries::Entries;
+use common::files::{build_table, file_mode, read_data_file};
+use common::server::ServerBuilder;
+use common::wire::{escape, exchange, simple_query, uint_response, value_response};
+use common::PATIENCE;
 use stratus::persist::format;
 
 /// The 28 bytes skyd 0.6.4 writes for a table holding only `x = 100`.

@@ -12,7 +12,17 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use common::entries::Entries;
+use common::files::{dir_names, read_data_file, table_entries, ImmutableDir};
+use common::process::set_file_size_limit;
+use common::server::{ServerBuilder, TestServer};
+use common::snapshots::{timestamped_snapshots, MKSNAP, SNAPSHOT_BUSY};
+use common::status::{persistence_info, HEALTH_CRITICAL, HEALTH_GOOD};
+use common::wire::{
+    ask, escape, exchange, simple_query, uint_response, value_response, ACTION_ERROR, NIL, OKAY,
+    SERVER_ERROR,
+};
+use common::{wait_until, PATIENCE};
 
 /// How long recovery may take once the fault is gone (snapshots are retried every second).
 const RECOVERY: Duration = Duration::from_secs(15);

@@ -9,7 +9,20 @@ mod common;
 
 use std::path::Path;
 
-use common::*;
+use common::entries::{bulk_key, bulk_value, load_bulk, text_entries, Entries, SLOW_SAVE_KEYS};
+use common::files::{dir_names, file_mode, read_data_file};
+use common::process::{child_pid_in, hold_process, kill_pid, written_path_in};
+use common::server::{ServerBuilder, TestServer};
+use common::snapshots::{
+    parse_timestamped_name, timestamped_snapshots, INVALID_SNAPSHOT_NAME, MKSNAP, SNAPSHOT_BUSY,
+    SNAPSHOT_DISABLED, SNAPSHOT_EXISTS,
+};
+use common::status::persistence_info;
+use common::wire::{
+    ask, assert_usable, escape, exchange, expect_exact, read_up_to, send, simple_query,
+    uint_response, value_response, OKAY,
+};
+use common::{PATIENCE, SILENCE};
 
 /// Decodes a snapshot file; panics with the fault.
 fn decode_file(path: &Path) -> stratus::table::Table {

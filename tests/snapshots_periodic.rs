@@ -15,7 +15,15 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::*;
+use common::entries::Entries;
+use common::files::{dir_names, read_data_file};
+use common::process::child_pid_in;
+use common::server::{ServerBuilder, TestServer};
+use common::snapshots::{
+    parse_timestamped_name, timestamped_snapshots, utc_stamp, MKSNAP, SNAPSHOT_BUSY,
+};
+use common::wire::{ask, escape, exchange, read_response, send, simple_query, OKAY};
+use common::PATIENCE;
 
 /// How long the writer, the MKSNAP client and the directory watcher run side by side.
 const STRESS_RUN: Duration = Duration::from_secs(6);

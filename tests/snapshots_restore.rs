@@ -9,7 +9,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use common::*;
+use common::entries::{text_entries, Entries};
+use common::files::{build_table, dir_names, read_data_file, table_entries};
+use common::process::child_pid_in;
+use common::server::{RunOutput, ServerBuilder, TestServer};
+use common::wire::{exchange, simple_query, uint_response, value_response, NIL, OKAY};
+use common::PATIENCE;
 use stratus::persist::format;
 
 fn encode(pairs: &[(&str, &str)]) -> Vec<u8> {
