@@ -438,7 +438,8 @@ impl Model {
                 let words = (args[0].to_ascii_uppercase(), args[1].to_ascii_lowercase());
                 let known = matches!(
                     (words.0.as_slice(), words.1.as_slice()),
-                    (b"METRIC", b"health" | b"storage") | (b"INFO", b"version" | b"persistence")
+                    (b"METRIC", b"health" | b"storage")
+                        | (b"INFO", b"version" | b"persistence" | b"clients")
                 );
                 if known {
                     Expected::Admin

@@ -29,6 +29,8 @@ pub enum SysProperty {
     Version,
     /// `SYS INFO persistence`: every persistence figure, as `name=value` strings.
     Persistence,
+    /// `SYS INFO clients`: connections and the memory their buffers hold, likewise.
+    Clients,
 }
 
 impl SysProperty {
@@ -42,6 +44,8 @@ impl SysProperty {
             Some(SysProperty::Version)
         } else if is(group, "INFO") && is(name, "persistence") {
             Some(SysProperty::Persistence)
+        } else if is(group, "INFO") && is(name, "clients") {
+            Some(SysProperty::Clients)
         } else {
             None
         }

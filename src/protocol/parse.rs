@@ -26,6 +26,8 @@ const MIN_ELEMENT_BYTES: u64 = 3;
 /// Longest accepted count or size line, digits only. u64::MAX has 20 digits; the slack allows a
 /// few leading zeros (legal in Skyhash 1.0) while keeping a partial line cheap to rescan.
 pub const MAX_SIZE_LINE_BYTES: usize = 32;
+/// Bookkeeping kept between queries; more than this, grown by a large query, is given back.
+const RETAINED_BOOKKEEPING_BYTES: usize = 64 * 1024;
 
 /// Why a query cannot be parsed. Each variant maps to one framed error response; after it the
 /// connection is closed, because the rest of the stream can no longer be framed.
@@ -152,13 +154,26 @@ impl QueryParser {
         }
     }
 
-    /// Forgets the current query, keeping allocated capacity.
+    /// Forgets the current query, keeping allocated capacity unless an unusually large query
+    /// grew it (then it is given back).
     pub fn reset(&mut self) {
         self.pos = 0;
         self.frames.clear();
         self.complete = false;
         self.elements.clear();
         self.args.clear();
+        if self.held_bytes() > RETAINED_BOOKKEEPING_BYTES {
+            self.frames = Vec::new();
+            self.elements = Vec::new();
+            self.args = Vec::new();
+        }
+    }
+
+    /// The memory the parser's bookkeeping holds (it grows with the elements received).
+    pub fn held_bytes(&self) -> usize {
+        self.frames.capacity() * std::mem::size_of::<Frame>()
+            + self.elements.capacity() * std::mem::size_of::<Element>()
+            + self.args.capacity() * std::mem::size_of::<Span>()
     }
 
     /// Continues parsing `buf`, which holds the current query from its first byte (and possibly

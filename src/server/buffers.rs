@@ -2,12 +2,18 @@
 //! not yet sent ([`Output`]). They hold bytes and positions only: what the bytes mean is the
 //! codec's business, and where they come from or go to is the transport's.
 
+use std::collections::{HashMap, VecDeque};
 use std::io;
+use std::sync::Arc;
+
+use crate::protocol::write::Sink;
 
 /// Input buffer size for a new connection, and what an emptied large buffer shrinks back to.
 const INPUT_INITIAL_BYTES: usize = 16 * 1024;
 /// Below this much free space the input buffer is compacted or grown before a read.
 const INPUT_MIN_READ_BYTES: usize = 4 * 1024;
+/// The input buffer grows by a quarter of its size (at least [`INPUT_MIN_READ_BYTES`]).
+const INPUT_GROWTH_DIVISOR: usize = 4;
 /// An emptied output buffer larger than this is given back to the allocator.
 const OUTPUT_RETAIN_BYTES: usize = 1024 * 1024;
 /// What an output buffer larger than [`OUTPUT_RETAIN_BYTES`] shrinks back to once emptied.
@@ -35,6 +41,11 @@ impl InputBuffer {
         &self.bytes[self.start..self.end]
     }
 
+    /// The memory the buffer holds.
+    pub fn held_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Drops the first `count` pending bytes (an executed request).
     pub fn consume(&mut self, count: usize) {
         self.start += count;
@@ -49,7 +60,8 @@ impl InputBuffer {
     }
 
     /// One `read` into the free space, made at least [`INPUT_MIN_READ_BYTES`] large first by
-    /// moving pending bytes to the front or by doubling the buffer.
+    /// moving pending bytes to the front or by growing the buffer by a quarter: a request of
+    /// N bytes never costs more than about 1.25 N (doubling could leave 2 N behind).
     pub fn read_from(&mut self, source: &mut impl io::Read) -> io::Result<Read> {
         if self.bytes.len() - self.end < INPUT_MIN_READ_BYTES {
             if self.start > 0 {
@@ -58,7 +70,9 @@ impl InputBuffer {
                 self.start = 0;
             }
             if self.bytes.len() - self.end < INPUT_MIN_READ_BYTES {
-                let grown = (self.bytes.len() * 2).max(INPUT_INITIAL_BYTES);
+                let len = self.bytes.len();
+                let grown = (len + (len / INPUT_GROWTH_DIVISOR).max(INPUT_MIN_READ_BYTES))
+                    .max(INPUT_INITIAL_BYTES);
                 self.bytes.resize(grown, 0);
             }
         }
@@ -73,35 +87,72 @@ impl InputBuffer {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Mark(u64);
 
-/// Answers not yet sent. Codecs append to [`Self::bytes_mut`]; the connection writes them out
-/// in order. Part of the output can be *held*: while an answer is awaited (a MKSNAP), nothing
-/// from the start of its query's response on is sent, so the client sees that response only
-/// once it is complete.
+/// Queued bytes before the owned tail: a run of owned bytes, or a shared value (a long value
+/// from the table, queued without a copy).
+#[derive(Debug)]
+enum Chunk {
+    Owned(Vec<u8>),
+    Shared(Arc<[u8]>),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Owned(bytes) => bytes,
+            Chunk::Shared(value) => value,
+        }
+    }
+}
+
+/// Answers not yet sent, in order: a queue of chunks, then the owned `tail` that small writes
+/// go to (the only part in use unless a shared value was queued). Part of the output can be
+/// *held*: while an answer is awaited (a MKSNAP), nothing from the start of its query's
+/// response on is sent, so the client sees that response only once it is complete.
+///
+/// It counts what it holds for the client memory budget ([`Self::held_bytes`]): its owned
+/// buffers' capacity, and each distinct shared value once, however often it is queued.
 #[derive(Debug, Default)]
 pub struct Output {
-    bytes: Vec<u8>,
-    /// Bytes at the front of `bytes` already written.
+    queue: VecDeque<Chunk>,
+    tail: Vec<u8>,
+    /// Bytes of the front chunk (the tail, if the queue is empty) already written.
     sent: usize,
-    /// Bytes written and dropped from the front before `bytes[0]`.
-    dropped: u64,
+    /// Bytes queued and bytes written since the connection opened.
+    queued: u64,
+    written: u64,
     /// Nothing at or after this position is written while it is set.
     held_from: Option<Mark>,
+    /// Capacity of the owned chunks in the queue.
+    queued_owned_bytes: usize,
+    /// Distinct shared values queued, by address: how many times, and their length.
+    shared: HashMap<usize, (usize, usize)>,
+    shared_bytes: usize,
+    /// What the connection may still add before its client goes over the memory budget, as of
+    /// `room_set_at` bytes queued.
+    room: usize,
+    room_set_at: u64,
 }
 
 impl Output {
     /// Queued bytes not yet written, held or not.
     pub fn backlog(&self) -> usize {
-        self.bytes.len() - self.sent
+        (self.queued - self.written) as usize
     }
 
     /// Where the next byte appended will sit.
     pub fn mark(&self) -> Mark {
-        Mark(self.dropped + self.bytes.len() as u64)
+        Mark(self.queued)
     }
 
-    /// The buffer codecs append answers to.
-    pub fn bytes_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.bytes
+    /// The memory this output holds, for the client memory budget.
+    pub fn held_bytes(&self) -> usize {
+        self.tail.capacity() + self.queued_owned_bytes + self.shared_bytes
+    }
+
+    /// Sets how many more bytes answers may add (see [`Sink::room`]).
+    pub fn set_room(&mut self, room: usize) {
+        self.room = room;
+        self.room_set_at = self.queued;
     }
 
     /// Sends nothing at or after `from` (or after what is already sent) until [`Self::release`].
@@ -115,30 +166,88 @@ impl Output {
 
     /// Writes queued bytes up to the held part, until done or `sink` would block.
     pub fn write_to(&mut self, sink: &mut impl io::Write) -> io::Result<()> {
-        let end = match self.held_from {
-            Some(Mark(from)) => from
-                .saturating_sub(self.dropped)
-                .min(self.bytes.len() as u64),
-            None => self.bytes.len() as u64,
-        } as usize;
-        while self.sent < end {
-            match sink.write(&self.bytes[self.sent..end]) {
+        let end = self.held_from.map_or(self.queued, |Mark(from)| from);
+        while self.written < end {
+            let front = match self.queue.front() {
+                Some(chunk) => chunk.bytes(),
+                None => &self.tail,
+            };
+            let front_len = front.len();
+            let allowed = (front_len - self.sent).min((end - self.written) as usize);
+            match sink.write(&front[self.sent..self.sent + allowed]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(written) => self.sent += written,
+                Ok(written) => {
+                    self.sent += written;
+                    self.written += written as u64;
+                    if self.sent == front_len {
+                        self.drop_front();
+                    }
+                }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => return Err(error),
             }
         }
-        if self.sent == self.bytes.len() {
-            self.dropped += self.bytes.len() as u64;
-            self.bytes.clear();
-            self.sent = 0;
-            if self.bytes.capacity() > OUTPUT_RETAIN_BYTES {
-                self.bytes.shrink_to(OUTPUT_SHRUNK_BYTES);
+        Ok(())
+    }
+
+    /// The front chunk is written: forget it (the tail is kept, emptied, for reuse).
+    fn drop_front(&mut self) {
+        self.sent = 0;
+        match self.queue.pop_front() {
+            Some(Chunk::Owned(bytes)) => self.queued_owned_bytes -= bytes.capacity(),
+            Some(Chunk::Shared(value)) => self.forget_shared(&value),
+            None => {
+                self.tail.clear();
+                if self.tail.capacity() > OUTPUT_RETAIN_BYTES {
+                    self.tail.shrink_to(OUTPUT_SHRUNK_BYTES);
+                }
             }
         }
-        Ok(())
+    }
+
+    fn forget_shared(&mut self, value: &Arc<[u8]>) {
+        let address = Arc::as_ptr(value).cast::<u8>() as usize;
+        if let Some((count, len)) = self.shared.get_mut(&address) {
+            *count -= 1;
+            if *count == 0 {
+                self.shared_bytes -= *len;
+                self.shared.remove(&address);
+            }
+        }
+    }
+}
+
+impl Sink for Output {
+    fn put(&mut self, bytes: &[u8]) {
+        self.tail.extend_from_slice(bytes);
+        self.queued += bytes.len() as u64;
+    }
+
+    fn put_byte(&mut self, byte: u8) {
+        self.tail.push(byte);
+        self.queued += 1;
+    }
+
+    fn put_shared(&mut self, value: &Arc<[u8]>) {
+        if !self.tail.is_empty() {
+            let owned = std::mem::take(&mut self.tail);
+            self.queued_owned_bytes += owned.capacity();
+            self.queue.push_back(Chunk::Owned(owned));
+        }
+        let address = Arc::as_ptr(value).cast::<u8>() as usize;
+        let (count, _) = self.shared.entry(address).or_insert((0, value.len()));
+        if *count == 0 {
+            self.shared_bytes += value.len();
+        }
+        *count += 1;
+        self.queue.push_back(Chunk::Shared(Arc::clone(value)));
+        self.queued += value.len() as u64;
+    }
+
+    fn room(&self) -> usize {
+        let added = (self.queued - self.room_set_at) as usize;
+        self.room.saturating_sub(added)
     }
 }
 
@@ -175,7 +284,7 @@ mod tests {
             taken: Vec::new(),
             room: 3,
         };
-        output.bytes_mut().extend_from_slice(b"*2\n+1\na\n");
+        output.put(b"*2\n+1\na\n");
         let query = Mark(0);
         output.write_to(&mut sink).unwrap();
         assert_eq!(sink.taken, b"*2\n");
@@ -184,12 +293,13 @@ mod tests {
         output.write_to(&mut sink).unwrap();
         assert_eq!(sink.taken, b"*2\n", "held bytes are not written");
         assert_eq!(output.backlog(), 5);
-        output.bytes_mut().extend_from_slice(b"!1\n0\n");
+        output.put(b"!1\n0\n");
         output.release();
         output.write_to(&mut sink).unwrap();
         assert_eq!(sink.taken, b"*2\n+1\na\n!1\n0\n");
         assert_eq!((output.backlog(), output.mark()), (0, Mark(13)));
-        output.bytes_mut().extend_from_slice(b"x");
+        assert!(output.queue.is_empty());
+        output.put(b"x");
         output.hold_from(Mark(13));
         output.write_to(&mut sink).unwrap();
         assert_eq!(output.backlog(), 1);

@@ -79,6 +79,8 @@ pub struct Connection {
     socket: Socket,
     input_state: Input,
     execution: Execution,
+    /// What the client memory budget last counted this connection as holding.
+    counted_bytes: usize,
 }
 
 impl Connection {
@@ -92,6 +94,39 @@ impl Connection {
             socket: Socket::Drained,
             input_state: Input::Open,
             execution: Execution::Running,
+            counted_bytes: 0,
+        }
+    }
+
+    /// The memory this connection's buffers hold.
+    pub fn held_bytes(&self) -> usize {
+        self.input.held_bytes() + self.output.held_bytes() + self.codec.held_bytes()
+    }
+
+    /// Counts the connection again: returns what it was counted as before, and now.
+    pub fn recount(&mut self) -> (usize, usize) {
+        let now = self.held_bytes();
+        (std::mem::replace(&mut self.counted_bytes, now), now)
+    }
+
+    pub fn counted_bytes(&self) -> usize {
+        self.counted_bytes
+    }
+
+    /// How many more bytes its answers may add (see [`crate::protocol::write::Sink::room`]).
+    pub fn set_room(&mut self, room: usize) {
+        self.output.set_room(room);
+    }
+
+    /// Before the connection is closed for the server's own reasons: tells the client why, as
+    /// a complete response, if one can be said now, and makes one attempt to send what is
+    /// queued.
+    pub fn say_goodbye(&mut self, text: &str) {
+        if self.execution != Execution::AwaitingAnswer {
+            self.codec.interject(text, &mut self.output);
+        }
+        if let Err(error) = self.output.write_to(&mut self.transport) {
+            debug!("{}: cannot send the last words: {error}", self.peer);
         }
     }
 
@@ -138,8 +173,8 @@ impl Connection {
     }
 
     /// Delivers the answer the connection was waiting for; drive it afterwards.
-    pub fn deliver(&mut self, write_answer: impl FnOnce(&mut Vec<u8>)) {
-        write_answer(self.output.bytes_mut());
+    pub fn deliver(&mut self, write_answer: impl FnOnce(&mut Output)) {
+        write_answer(&mut self.output);
         self.output.release();
         self.execution = Execution::Running;
     }

@@ -2,17 +2,21 @@
 //! state. Poisoning becomes refused writes here; SYS is answered from the persistence state;
 //! MKSNAP becomes a snapshot job, answered at once if refused, or deferred until the job ends.
 
+use super::budget::ClientsStatus;
+use super::buffers::Output;
 use super::codec::{Handled, Handler};
 use super::status;
 use crate::action::{self, AdminRequest, Outcome, Writes};
 use crate::persist::{Job, Persistence, Refusal};
-use crate::protocol::{error_text, write, Args, ResponseCode};
+use crate::protocol::write::{self, Sink};
+use crate::protocol::{error_text, Args, ResponseCode};
 use crate::table::Table;
 
 /// What dispatch needs for one connection's requests.
 pub struct Dispatch<'a> {
     pub table: &'a mut Table,
     pub persistence: &'a mut Persistence,
+    pub clients: ClientsStatus,
     /// The connection's slab key, named as the waiter of a job it asks for.
     pub connection: usize,
 }
@@ -27,10 +31,11 @@ impl Dispatch<'_> {
         }
     }
 
-    fn admin(&mut self, request: &AdminRequest<'_>, out: &mut Vec<u8>) -> Handled {
+    fn admin(&mut self, request: &AdminRequest<'_>, out: &mut Output) -> Handled {
         match request {
             AdminRequest::Sys(property) => {
-                status::write_sys(*property, &self.persistence.status(self.table), out);
+                let persistence = self.persistence.status(self.table);
+                status::write_sys(*property, &persistence, &self.clients, out);
                 Handled::Answered
             }
             AdminRequest::Mksnap { name } => {
@@ -62,7 +67,7 @@ impl Dispatch<'_> {
 }
 
 impl Handler for Dispatch<'_> {
-    fn skyhash_action(&mut self, strings: Args<'_>, out: &mut Vec<u8>) -> Handled {
+    fn skyhash_action(&mut self, strings: Args<'_>, out: &mut Output) -> Handled {
         match action::execute(self.table, self.writes(), strings, out) {
             Outcome::Answered => Handled::Answered,
             Outcome::Admin(request) => self.admin(&request, out),
@@ -72,7 +77,7 @@ impl Handler for Dispatch<'_> {
 
 /// The answer to a MKSNAP whose job finished: okay once the file is durable, else a server
 /// error (the cause is in the log and in `SYS INFO persistence`).
-pub fn write_snapshot_result(succeeded: bool, out: &mut Vec<u8>) {
+pub fn write_snapshot_result(succeeded: bool, out: &mut impl Sink) {
     write::code(
         out,
         if succeeded {

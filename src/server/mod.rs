@@ -7,6 +7,7 @@
 //! query already received, let a running save finish, save in the foreground, exit. The server
 //! never exits 0 without that last save succeeding.
 
+mod budget;
 mod buffers;
 mod codec;
 mod connection;
@@ -30,7 +31,9 @@ use slab::Slab;
 use crate::config::Config;
 use crate::log_lines::{SHUTDOWN_SAVED, SKYHASH_SCHEME, STARTED_ON};
 use crate::persist::{Job, Persistence, StartupError, POISONED_RETRY_INTERVAL};
+use crate::protocol::error_text;
 use crate::table::Table;
+use budget::ClientMemory;
 use codec::Codec;
 use connection::{Connection, Turn};
 use dispatch::Dispatch;
@@ -43,6 +46,8 @@ const SIGNALS: Token = Token(1);
 /// Client `n` of the slab is `Token(FIRST_CLIENT + n)`.
 const FIRST_CLIENT: usize = 2;
 
+/// The client memory budget until the configuration names one.
+const CLIENT_MEMORY_LIMIT_DEFAULT: usize = 1 << 30;
 /// Readiness events taken from the kernel per `poll` call.
 const EVENTS_PER_POLL: usize = 1024;
 /// Pause before accepting again after `accept` failed for lack of descriptors or memory.
@@ -159,6 +164,7 @@ pub struct Server {
     to_flush: Vec<usize>,
     table: Table,
     persistence: Persistence,
+    client_memory: ClientMemory,
     timers: Timers,
     accepting: Accepting,
     phase: Phase,
@@ -215,6 +221,7 @@ impl Server {
             to_flush: Vec::new(),
             table,
             persistence,
+            client_memory: ClientMemory::new(CLIENT_MEMORY_LIMIT_DEFAULT),
             timers,
             accepting: Accepting::Yes,
             phase: Phase::Serving,
@@ -325,6 +332,7 @@ impl Server {
     /// Lets one connection execute and read; closes it if it is broken. Its output is
     /// written at the end of the loop's turn ([`Self::flush_connections`]).
     fn drive_connection(&mut self, key: usize, readiness: Readiness) {
+        let clients = self.client_memory.status(self.connections.len());
         let Some(connection) = self.connections.get_mut(key) else {
             return;
         };
@@ -333,9 +341,11 @@ impl Server {
             Readiness::HungUp => connection.mark_readable(true),
             Readiness::WritableOnly | Readiness::Resumed => {}
         }
+        connection.set_room(self.client_memory.room());
         let mut dispatch = Dispatch {
             table: &mut self.table,
             persistence: &mut self.persistence,
+            clients,
             connection: key,
         };
         let turn = connection.drive(&mut dispatch);
@@ -350,10 +360,49 @@ impl Server {
             }
         }
         self.to_flush.push(key);
+        self.recount(key);
         if awaiting_answer {
             // It asked for a snapshot: start it now if no other save is running.
             self.poll_jobs();
         }
+    }
+
+    /// Counts connection `key`'s buffers again; if all clients together now hold more than
+    /// the budget, closes the connections holding the most until they do not.
+    fn recount(&mut self, key: usize) {
+        if let Some(connection) = self.connections.get_mut(key) {
+            let (before, now) = connection.recount();
+            self.client_memory.recount(before, now);
+        }
+        while self.client_memory.is_over() {
+            let Some((largest, _)) = self
+                .connections
+                .iter()
+                .max_by_key(|(_, connection)| connection.counted_bytes())
+            else {
+                break;
+            };
+            self.close_over_budget(largest);
+        }
+    }
+
+    /// Closes the connection holding the most when clients hold more than the budget.
+    fn close_over_budget(&mut self, key: usize) {
+        let Some(connection) = self.connections.get_mut(key) else {
+            return;
+        };
+        warn!(
+            "Closing the connection from {}: its buffers hold {} bytes, the most of any \
+             client, and all clients together hold {}, over the limit of {} \
+             (--max-client-memory)",
+            connection.peer(),
+            connection.counted_bytes(),
+            self.client_memory.status(0).memory_bytes,
+            self.client_memory.limit()
+        );
+        connection.say_goodbye(error_text::CLIENT_MEMORY_LIMIT);
+        self.client_memory.count_closed();
+        self.close_connection(key);
     }
 
     /// Writes the output of every connection driven in this turn; closes those that are done
@@ -366,13 +415,18 @@ impl Server {
             };
             match connection.flush() {
                 Ok(Turn::Yield) => self.ready.push_back(key),
-                Ok(Turn::Wait) if connection.is_finished() => self.close_connection(key),
+                Ok(Turn::Wait) if connection.is_finished() => {
+                    self.close_connection(key);
+                    continue;
+                }
                 Ok(Turn::Wait) => {}
                 Err(error) => {
                     debug!("{}: connection error: {error}", connection.peer());
                     self.close_connection(key);
+                    continue;
                 }
             }
+            self.recount(key);
         }
         keys.clear();
         self.to_flush = keys;
@@ -382,6 +436,7 @@ impl Server {
         let Some(mut connection) = self.connections.try_remove(key) else {
             return;
         };
+        self.client_memory.recount(connection.counted_bytes(), 0);
         // Deregister explicitly: a forked child may still hold a copy of the descriptor, and
         // then closing ours would not take it out of the epoll set.
         if let Err(error) = self.poll.registry().deregister(connection.socket()) {
@@ -544,6 +599,7 @@ impl Server {
             if let Some(connection) = self.connections.get_mut(key) {
                 connection.deliver(|out| dispatch::write_snapshot_result(finished.succeeded, out));
                 self.ready.push_back(key);
+                self.to_flush.push(key);
             }
         }
         if self.persistence.is_saving() {

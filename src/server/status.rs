@@ -4,13 +4,19 @@
 
 use std::time::SystemTime;
 
+use super::budget::ClientsStatus;
 use crate::action::SysProperty;
 use crate::persist::{Health, PersistenceStatus, SaveKind, SaveRecord};
-use crate::protocol::write;
+use crate::protocol::write::{self, Sink};
 use crate::utc::UtcTime;
 
 /// Writes the answer to a SYS request.
-pub fn write_sys(property: SysProperty, status: &PersistenceStatus<'_>, out: &mut Vec<u8>) {
+pub fn write_sys(
+    property: SysProperty,
+    status: &PersistenceStatus<'_>,
+    clients: &ClientsStatus,
+    out: &mut impl Sink,
+) {
     match property {
         SysProperty::Health => write::string(
             out,
@@ -21,14 +27,26 @@ pub fn write_sys(property: SysProperty, status: &PersistenceStatus<'_>, out: &mu
         ),
         SysProperty::Storage => write::unsigned(out, status.data_file_bytes),
         SysProperty::Version => write::string(out, env!("CARGO_PKG_VERSION").as_bytes()),
-        SysProperty::Persistence => {
-            let lines = persistence_lines(status);
-            write::flat_array_header(out, lines.len());
-            for line in lines {
-                write::string(out, line.as_bytes());
-            }
-        }
+        SysProperty::Persistence => write_lines(&persistence_lines(status), out),
+        SysProperty::Clients => write_lines(&client_lines(clients), out),
     }
+}
+
+fn write_lines(lines: &[String], out: &mut impl Sink) {
+    write::flat_array_header(out, lines.len());
+    for line in lines {
+        write::string(out, line.as_bytes());
+    }
+}
+
+/// `SYS INFO clients`: the connections and the memory their buffers hold.
+fn client_lines(clients: &ClientsStatus) -> Vec<String> {
+    vec![
+        format!("connections={}", clients.connections),
+        format!("client_memory_bytes={}", clients.memory_bytes),
+        format!("client_memory_limit={}", clients.memory_limit),
+        format!("closed_by_memory_limit={}", clients.closed_by_memory_limit),
+    ]
 }
 
 /// `name=value` lines, in a fixed order.

@@ -16,7 +16,7 @@ pub const OUTPUT_HIGH_WATER_BYTES: usize = 64 * 1024;
 pub trait Handler {
     /// One Skyhash action (its name, then its arguments). Appends exactly one response element
     /// to `out`, or none if the answer is deferred.
-    fn skyhash_action(&mut self, strings: Args<'_>, out: &mut Vec<u8>) -> Handled;
+    fn skyhash_action(&mut self, strings: Args<'_>, out: &mut Output) -> Handled;
 }
 
 /// Whether a request was answered.
@@ -47,6 +47,21 @@ pub enum Codec {
 }
 
 impl Codec {
+    /// The memory the codec's own bookkeeping holds, for the client memory budget.
+    pub fn held_bytes(&self) -> usize {
+        match self {
+            Codec::Skyhash(framing) => framing.held_bytes(),
+        }
+    }
+
+    /// Queues an error of the server's own (`text`) as a complete response, unless a
+    /// response is half written, in which case nothing can be said.
+    pub fn interject(&self, text: &str, output: &mut Output) {
+        match self {
+            Codec::Skyhash(framing) => framing.interject(text, output),
+        }
+    }
+
     /// Executes complete requests from `input` until it holds none or one of the other reasons
     /// in [`Progress`] stops it.
     pub fn run(

@@ -26,6 +26,25 @@ impl Framing {
         }
     }
 
+    /// The memory the parser's bookkeeping holds.
+    pub fn held_bytes(&self) -> usize {
+        self.parser.held_bytes()
+    }
+
+    /// Whether a complete response can be put in the output now: no query's response is half
+    /// written.
+    pub fn between_responses(&self) -> bool {
+        self.next_element == 0
+    }
+
+    /// Queues `text` as a complete response of its own, if [`Self::between_responses`].
+    pub fn interject(&self, text: &str, output: &mut Output) {
+        if self.between_responses() {
+            write::query_header(output, 1);
+            write::error_text(output, text);
+        }
+    }
+
     pub fn run(
         &mut self,
         input: &mut InputBuffer,
@@ -41,14 +60,14 @@ impl Framing {
                 Ok(Some(length)) => length,
                 Ok(None) => return Progress::NeedInput,
                 Err(error) => {
-                    protocol::error_response(&error, output.bytes_mut());
+                    protocol::error_response(&error, output);
                     return Progress::Malformed(error.to_string());
                 }
             };
             let query = self.parser.query(&pending[..length]);
             if self.next_element == 0 {
                 self.response_start = output.mark();
-                write::query_header(output.bytes_mut(), query.len());
+                write::query_header(output, query.len());
             }
             while self.next_element < query.len() {
                 if output.backlog() >= OUTPUT_HIGH_WATER_BYTES {
@@ -58,10 +77,10 @@ impl Framing {
                 self.next_element += 1;
                 let handled = match element {
                     Element::Action { first, count } => {
-                        handler.skyhash_action(query.action_args(first, count), output.bytes_mut())
+                        handler.skyhash_action(query.action_args(first, count), output)
                     }
                     Element::NotAnAction => {
-                        write::code(output.bytes_mut(), ResponseCode::Wrongtype);
+                        write::code(output, ResponseCode::Wrongtype);
                         Handled::Answered
                     }
                 };
