@@ -1,0 +1,205 @@
+//! The TOML configuration file: its sections as serde types, the checks skyd made on their
+//! values, and one-line descriptions of TOML errors with their line and column. A file is
+//! checked on its own, before any flag is laid over it; unknown keys are warned about and
+//! otherwise ignored, as skyd ignored them.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use log::warn;
+use serde::Deserialize;
+
+use super::{
+    Config, ConfigError, SnapshotConfig, TlsConfig, BGSAVE_ZERO_MESSAGE, MAXCON_DEFAULT,
+    SAVE_INTERVAL_DEFAULT, SNAPSHOT_FAILSAFE_DEFAULT, SNAPSHOT_ZERO_MESSAGE,
+};
+
+pub(super) fn read_config_file(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::FileUnreadable {
+        path: path.to_owned(),
+        error,
+    })?;
+    config_from_toml(path, &text)
+}
+
+/// The layout of a skyd 0.6 configuration file. Optional keys are `Option` so that defaults
+/// are applied in one place, [`config_from_toml`].
+#[derive(Deserialize)]
+#[serde(expecting = "a TOML document with a [server] table")]
+pub(super) struct ConfigFile {
+    server: ServerSection,
+    bgsave: Option<BgsaveSection>,
+    snapshot: Option<SnapshotSection>,
+    ssl: Option<SslSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a [server] table")]
+struct ServerSection {
+    host: IpAddr,
+    port: u16,
+    noart: Option<bool>,
+    maxclient: Option<usize>,
+    /// skyd's own template.toml spells the key this way (and skyd then ignored it).
+    maxcon: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a [bgsave] table")]
+struct BgsaveSection {
+    enabled: Option<bool>,
+    every: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a [snapshot] table")]
+struct SnapshotSection {
+    every: u64,
+    atmost: usize,
+    failsafe: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "an [ssl] table")]
+struct SslSection {
+    key: PathBuf,
+    chain: PathBuf,
+    port: u16,
+    only: Option<bool>,
+}
+
+/// Parses the text of the configuration file `path` into a `Config` holding the file's
+/// settings over the defaults. Unknown keys are logged and otherwise ignored.
+pub(super) fn config_from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let (file, unknown_keys) =
+        deserialize_config_file(text).map_err(|error| ConfigError::FileSyntax {
+            path: path.to_owned(),
+            detail: describe_toml_error(&error, text),
+        })?;
+    for key in unknown_keys {
+        warn!(
+            "Ignoring unknown key `{key}` in configuration file {}",
+            path.display()
+        );
+    }
+
+    let server = file.server;
+    let (maxcon_key, maxcon) = match (server.maxclient, server.maxcon) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::FileValue(
+                "Both `server.maxclient` and `server.maxcon` are set; use only one of them"
+                    .to_owned(),
+            ))
+        }
+        (Some(count), None) => ("maxclient", count),
+        (None, Some(count)) => ("maxcon", count),
+        (None, None) => ("maxclient", MAXCON_DEFAULT),
+    };
+    if maxcon == 0 {
+        return Err(ConfigError::FileValue(format!(
+            "Invalid value for `server.{maxcon_key}`. Expected a valid positive integer"
+        )));
+    }
+
+    let bgsave = match file.bgsave {
+        None => Some(SAVE_INTERVAL_DEFAULT),
+        // skyd accepts `every = 0` when BGSAVE is off, since the interval is then never used.
+        Some(BgsaveSection {
+            enabled: Some(false),
+            ..
+        }) => None,
+        Some(BgsaveSection { every: Some(0), .. }) => {
+            return Err(ConfigError::FileValue(BGSAVE_ZERO_MESSAGE.to_owned()))
+        }
+        Some(section) => Some(
+            section
+                .every
+                .map_or(SAVE_INTERVAL_DEFAULT, Duration::from_secs),
+        ),
+    };
+
+    let snapshot = match file.snapshot {
+        None => None,
+        Some(section) if section.every == 0 => {
+            return Err(ConfigError::FileValue(SNAPSHOT_ZERO_MESSAGE.to_owned()))
+        }
+        Some(section) => Some(SnapshotConfig {
+            every: Duration::from_secs(section.every),
+            keep: section.atmost,
+            failsafe: section.failsafe.unwrap_or(SNAPSHOT_FAILSAFE_DEFAULT),
+        }),
+    };
+
+    // skyd made any `only` key mean TLS-only, even `only = false`; here the value counts.
+    let tls = file.ssl.map(|section| TlsConfig {
+        key: section.key,
+        chain: section.chain,
+        port: section.port,
+        only: section.only.unwrap_or(false),
+    });
+
+    Ok(Config {
+        host: server.host,
+        port: server.port,
+        noart: server.noart.unwrap_or(false),
+        maxcon,
+        bgsave,
+        snapshot,
+        tls,
+        config_file: Some(path.to_owned()),
+        ..Config::default()
+    })
+}
+
+/// The file's settings, and the paths of the keys it has that Stratus does not know.
+pub(super) fn deserialize_config_file(
+    text: &str,
+) -> Result<(ConfigFile, Vec<String>), toml::de::Error> {
+    let mut unknown_keys = Vec::new();
+    let document = toml::Deserializer::parse(text)?;
+    let file = serde_ignored::deserialize(document, |key| unknown_keys.push(key_path(&key)))?;
+    Ok((file, unknown_keys))
+}
+
+/// `server.foo` for the key `foo` of `[server]`, leaving out the `?` steps serde_ignored adds
+/// for sections held in an `Option`.
+fn key_path(path: &serde_ignored::Path) -> String {
+    match path {
+        serde_ignored::Path::Root => String::new(),
+        serde_ignored::Path::Seq { parent, index } => {
+            join_key(key_path(parent), &index.to_string())
+        }
+        serde_ignored::Path::Map { parent, key } => join_key(key_path(parent), key),
+        serde_ignored::Path::Some { parent }
+        | serde_ignored::Path::NewtypeStruct { parent }
+        | serde_ignored::Path::NewtypeVariant { parent } => key_path(parent),
+    }
+}
+
+fn join_key(parent: String, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// One line, so that the error fits in a single log record: toml's own `Display` spans
+/// several lines to draw the offending source line.
+fn describe_toml_error(error: &toml::de::Error, text: &str) -> String {
+    let message = error.message().trim_end();
+    match error.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before
+                .rsplit('\n')
+                .next()
+                .map_or(0, |line_text| line_text.chars().count())
+                + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_owned(),
+    }
+}

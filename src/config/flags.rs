@@ -1,0 +1,512 @@
+//! The command line: the getopts list of flags (shared by parsing and `--help`), each flag's
+//! validation in skyd's order, and laying the flags over the defaults or a file's settings.
+//! A flag that is absent keeps the lower layer's value. Nothing here reads the configuration
+//! file; `file` does, before the flags are laid over it.
+
+use std::ffi::OsStr;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use getopts::{Matches, Options};
+use log::{info, warn};
+
+use super::{
+    Config, ConfigError, SnapshotConfig, TlsConfig, BGSAVE_ZERO_MESSAGE, DATA_DIR_DEFAULT,
+    DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT, GIB, KIB, MAXCON_DEFAULT,
+    MAX_QUERY_BYTES_DEFAULT, MAX_QUERY_BYTES_LIMIT, MIB, SAVE_INTERVAL_DEFAULT,
+    SNAPSHOT_FAILSAFE_DEFAULT, SNAPSHOT_ZERO_MESSAGE,
+};
+
+/// Flags that a configuration file can also set; with `-c`, each one given is logged as an
+/// override. Long names, in the order they are reported.
+const FILE_OVERRIDABLE_FLAGS: [&str; 12] = [
+    "host",
+    "port",
+    "noart",
+    "maxcon",
+    "nosave",
+    "saveduration",
+    "snapevery",
+    "snapkeep",
+    "stop-write-on-fail",
+    "sslkey",
+    "sslchain",
+    "sslonly",
+];
+
+/// Settings only flags can change; they still mean "not the default settings".
+const FLAG_ONLY_SETTINGS: [&str; 2] = ["data-dir", "max-query-size"];
+
+/// The `--help` text.
+pub fn usage() -> String {
+    let brief = "\
+Usage: stratus [OPTIONS]
+
+Stratus is a single-threaded key-value server speaking the Skyhash 1.0
+protocol. Clients written for Skytable 0.6 (skyd 0.6.4) work unchanged, and
+skyd's flags and configuration files are accepted. The table lives in memory
+and is saved to data.bin in the data directory (./data unless --data-dir says
+otherwise).";
+    let notes = "
+Flags override the values of a configuration file given with -c; a setting
+that no flag names keeps the file's value, or the default when there is no
+file. --snapevery and --snapkeep go together, as do --sslkey and --sslchain.
+
+Configuration file (TOML, the keys of skyd 0.6):
+    [server]    host, port (both required), noart, maxclient (or maxcon)
+    [bgsave]    enabled (default true), every (seconds, default 120)
+    [snapshot]  every (seconds, > 0), atmost (0 = keep all), failsafe
+                (default true)
+    [ssl]       key, chain, port (all required), only (default false)
+Unknown keys are ignored with a warning.
+
+TLS settings are validated, but Stratus does not serve TLS and refuses to
+start with them.
+";
+    format!("{}{notes}", options().usage(brief))
+}
+
+pub(super) fn version() -> String {
+    format!(
+        "stratus {} (Skyhash 1.0, compatible with skyd 0.6.4)",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The one list of flags, shared by parsing and `usage()` so the two cannot drift apart.
+fn options() -> Options {
+    let mut opts = Options::new();
+    opts.optopt(
+        "h",
+        "host",
+        &format!("IPv4 or IPv6 address to listen on (default {DEFAULT_HOST})"),
+        "ADDR",
+    );
+    opts.optopt(
+        "p",
+        "port",
+        &format!("TCP port to listen on, 0 for any free port (default {DEFAULT_PORT})"),
+        "PORT",
+    );
+    opts.optopt(
+        "",
+        "data-dir",
+        &format!("Directory holding data.bin and snapshots/ (default ./{DATA_DIR_DEFAULT})"),
+        "DIR",
+    );
+    opts.optopt(
+        "",
+        "maxcon",
+        &format!("Maximum number of concurrent client connections (default {MAXCON_DEFAULT})"),
+        "N",
+    );
+    opts.optopt(
+        "",
+        "max-query-size",
+        &format!(
+            "Largest query accepted, in bytes, with an optional K, M or G suffix for KiB, MiB, \
+             GiB (default {}, at most {MAX_QUERY_BYTES_LIMIT})",
+            format_size(MAX_QUERY_BYTES_DEFAULT)
+        ),
+        "SIZE",
+    );
+    opts.optflag(
+        "",
+        "nosave",
+        "Disable the periodic BGSAVE (data is still saved at shutdown)",
+    );
+    opts.optopt(
+        "S",
+        "saveduration",
+        &format!(
+            "Seconds between periodic BGSAVEs (default {})",
+            SAVE_INTERVAL_DEFAULT.as_secs()
+        ),
+        "SECS",
+    );
+    opts.optopt(
+        "",
+        "snapevery",
+        "Take a snapshot every SECS seconds; needs --snapkeep (default: no snapshots)",
+        "SECS",
+    );
+    opts.optopt(
+        "",
+        "snapkeep",
+        "Number of periodic snapshots to keep, 0 for all; needs --snapevery",
+        "COUNT",
+    );
+    opts.optopt(
+        "",
+        "stop-write-on-fail",
+        &format!(
+            "true or false: whether a failed snapshot makes the server refuse writes until a \
+             save succeeds (default {SNAPSHOT_FAILSAFE_DEFAULT})"
+        ),
+        "BOOL",
+    );
+    opts.optopt(
+        "r",
+        "restore",
+        "Restore the snapshot NAME (relative to <data-dir>/snapshots) at startup",
+        "NAME",
+    );
+    opts.optopt(
+        "c",
+        "withconfig",
+        "Read settings from this TOML configuration file",
+        "FILE",
+    );
+    opts.optflag("", "noart", "Do not print the ASCII-art banner");
+    opts.optopt(
+        "k",
+        "sslkey",
+        "PEM private key for TLS; needs --sslchain",
+        "FILE",
+    );
+    opts.optopt(
+        "z",
+        "sslchain",
+        &format!("PEM certificate chain for TLS (port {DEFAULT_TLS_PORT}); needs --sslkey"),
+        "FILE",
+    );
+    opts.optflag(
+        "",
+        "sslonly",
+        "Serve TLS only, without the plain-text listener; needs --sslkey and --sslchain",
+    );
+    opts.optflag("", "help", "Print this help and exit");
+    opts.optflag("", "version", "Print the version and exit");
+    opts
+}
+
+pub(super) enum ParsedFlags {
+    Help,
+    Version,
+    /// Boxed because `Flags` dwarfs the other variants.
+    Settings(Box<Flags>),
+}
+
+/// What the flags say, validated on their own; `None` means "not given, keep the lower layer".
+#[derive(Debug)]
+pub(super) struct Flags {
+    host: Option<IpAddr>,
+    port: Option<u16>,
+    noart: bool,
+    maxcon: Option<usize>,
+    bgsave: Option<BgsaveFlag>,
+    snapshot: Option<SnapshotFlags>,
+    stop_write_on_fail: Option<bool>,
+    tls: Option<TlsFlags>,
+    data_dir: Option<PathBuf>,
+    max_query_bytes: Option<usize>,
+    restore: Option<PathBuf>,
+    pub(super) config_file: Option<PathBuf>,
+    /// Long names of the given flags that a configuration file could also set.
+    file_overrides: Vec<&'static str>,
+    /// Whether any flag changing a setting was given (anything but -c, -r, --help, --version).
+    any_setting: bool,
+}
+
+#[derive(Debug)]
+enum BgsaveFlag {
+    Disabled,
+    Every(Duration),
+}
+
+#[derive(Debug)]
+struct SnapshotFlags {
+    every: Duration,
+    keep: usize,
+}
+
+#[derive(Debug)]
+struct TlsFlags {
+    key: PathBuf,
+    chain: PathBuf,
+    only: bool,
+}
+
+pub(super) fn parse_flags<S: AsRef<OsStr>>(args: &[S]) -> Result<ParsedFlags, ConfigError> {
+    // Checked before getopts, which would otherwise stop at `upgrade`'s own flags (`--from`)
+    // with a message that hides the real problem.
+    if args.first().is_some_and(|arg| arg.as_ref() == "upgrade") {
+        return Err(upgrade_unsupported());
+    }
+    let matches = options()
+        .parse(args)
+        .map_err(|fail| ConfigError::Argument(format!("{fail} (see --help)")))?;
+    if matches.opt_present("help") {
+        return Ok(ParsedFlags::Help);
+    }
+    if matches.opt_present("version") {
+        return Ok(ParsedFlags::Version);
+    }
+    if let Some(stray) = matches.free.first() {
+        return Err(if stray == "upgrade" {
+            upgrade_unsupported()
+        } else {
+            ConfigError::Argument(format!(
+                "Unexpected argument '{stray}': Stratus takes only flags (see --help)"
+            ))
+        });
+    }
+    validate_flags(&matches).map(|flags| ParsedFlags::Settings(Box::new(flags)))
+}
+
+fn upgrade_unsupported() -> ConfigError {
+    ConfigError::Argument(
+        "The `upgrade` subcommand of skyd is not supported: Stratus reads Skytable 0.6 data \
+         files directly; convert older formats with skyd 0.6 first"
+            .to_owned(),
+    )
+}
+
+/// Checks each flag's value in skyd's order, so the first error reported is skyd's.
+fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
+    let port = parse_flag(matches, "port", "an unsigned 16-bit integer", |text| {
+        text.parse::<u16>().ok()
+    })?;
+    let host = parse_flag(matches, "host", "a valid IPv4 or IPv6 address", |text| {
+        text.parse::<IpAddr>().ok()
+    })?;
+    let maxcon = parse_flag(matches, "maxcon", "a valid positive integer", |text| {
+        text.parse::<usize>().ok().filter(|&count| count > 0)
+    })?;
+
+    let nosave = matches.opt_present("nosave");
+    if nosave && matches.opt_present("saveduration") {
+        return Err(ConfigError::Argument(
+            "Invalid options for BGSAVE. Either supply `--nosave` or `--saveduration` or nothing"
+                .to_owned(),
+        ));
+    }
+    let saveduration = parse_seconds(matches, "saveduration", BGSAVE_ZERO_MESSAGE)?;
+    let bgsave = if nosave {
+        Some(BgsaveFlag::Disabled)
+    } else {
+        saveduration.map(BgsaveFlag::Every)
+    };
+
+    let snapevery = parse_seconds(matches, "snapevery", SNAPSHOT_ZERO_MESSAGE)?;
+    let snapkeep = parse_flag(matches, "snapkeep", "an unsigned 64-bit integer", |text| {
+        text.parse::<usize>().ok()
+    })?;
+    let snapshot = match (snapevery, snapkeep) {
+        (Some(every), Some(keep)) => Some(SnapshotFlags { every, keep }),
+        (Some(_), None) => return Err(missing_partner("snapkeep", "snapevery")),
+        (None, Some(_)) => return Err(missing_partner("snapevery", "snapkeep")),
+        (None, None) => None,
+    };
+
+    let sslonly = matches.opt_present("sslonly");
+    let tls =
+        match (matches.opt_str("sslkey"), matches.opt_str("sslchain")) {
+            (Some(key), Some(chain)) => Some(TlsFlags {
+                key: PathBuf::from(key),
+                chain: PathBuf::from(chain),
+                only: sslonly,
+            }),
+            // The spelling is skyd's, kept so that scripts matching on it keep working.
+            _ if sslonly => return Err(ConfigError::Argument(
+                "You mast pass values for both --sslkey and --sslchain to use the --sslonly flag"
+                    .to_owned(),
+            )),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Argument(
+                    "To use SSL, pass values for both --sslkey and --sslchain".to_owned(),
+                ))
+            }
+        };
+
+    let stop_write_on_fail =
+        parse_flag(matches, "stop-write-on-fail", "`true` or `false`", |text| {
+            text.parse::<bool>().ok()
+        })?;
+    let data_dir = parse_flag(matches, "data-dir", "a directory path", non_empty_path)?;
+    let max_query_bytes = parse_flag(
+        matches,
+        "max-query-size",
+        &format!(
+            "a size in bytes from 1 to {MAX_QUERY_BYTES_LIMIT}, optionally with a K, M or G \
+             suffix (KiB, MiB, GiB)"
+        ),
+        parse_size,
+    )?;
+    let restore = parse_flag(matches, "restore", "the name of a snapshot", non_empty_path)?;
+    let config_file = matches.opt_str("withconfig").map(PathBuf::from);
+
+    let file_overrides: Vec<&'static str> = FILE_OVERRIDABLE_FLAGS
+        .into_iter()
+        .filter(|name| matches.opt_present(name))
+        .collect();
+    let any_setting = !file_overrides.is_empty()
+        || FLAG_ONLY_SETTINGS
+            .iter()
+            .any(|name| matches.opt_present(name));
+
+    Ok(Flags {
+        host,
+        port,
+        noart: matches.opt_present("noart"),
+        maxcon,
+        bgsave,
+        snapshot,
+        stop_write_on_fail,
+        tls,
+        data_dir,
+        max_query_bytes,
+        restore,
+        config_file,
+        file_overrides,
+        any_setting,
+    })
+}
+
+/// Converts the value of flag `--name`, if given; `expected` completes skyd's sentence
+/// "Invalid value for `--name`. Expected ...".
+fn parse_flag<T>(
+    matches: &Matches,
+    name: &str,
+    expected: &str,
+    convert: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, ConfigError> {
+    match matches.opt_str(name) {
+        None => Ok(None),
+        Some(text) => convert(&text).map(Some).ok_or_else(|| {
+            ConfigError::Argument(format!("Invalid value for `--{name}`. Expected {expected}"))
+        }),
+    }
+}
+
+/// An interval flag in seconds: any u64 parses, but zero is refused with `zero_message`
+/// because an interval of nothing would make the server save in a busy loop.
+fn parse_seconds(
+    matches: &Matches,
+    name: &str,
+    zero_message: &str,
+) -> Result<Option<Duration>, ConfigError> {
+    match parse_flag(matches, name, "an unsigned 64-bit integer", |text| {
+        text.parse::<u64>().ok()
+    })? {
+        Some(0) => Err(ConfigError::Argument(zero_message.to_owned())),
+        seconds => Ok(seconds.map(Duration::from_secs)),
+    }
+}
+
+fn missing_partner(missing: &str, given: &str) -> ConfigError {
+    ConfigError::Argument(format!(
+        "No value supplied for `--{missing}`. When you supply `--{given}`, you also need to \
+         specify `--{missing}`"
+    ))
+}
+
+fn non_empty_path(text: &str) -> Option<PathBuf> {
+    (!text.is_empty()).then(|| PathBuf::from(text))
+}
+
+/// Bytes with an optional binary suffix: `1024`, `64k`, `512M`, `1G`. Only ASCII digits are
+/// accepted (no sign, no spaces), and the result must be in `1..=MAX_QUERY_BYTES_LIMIT`.
+fn parse_size(text: &str) -> Option<usize> {
+    let (digits, unit) = match text.as_bytes().last()?.to_ascii_uppercase() {
+        b'K' => (&text[..text.len() - 1], KIB),
+        b'M' => (&text[..text.len() - 1], MIB),
+        b'G' => (&text[..text.len() - 1], GIB),
+        _ => (text, 1),
+    };
+    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    digits
+        .parse::<usize>()
+        .ok()?
+        .checked_mul(unit)
+        .filter(|bytes| (1..=MAX_QUERY_BYTES_LIMIT).contains(bytes))
+}
+
+/// The largest binary unit that divides `bytes` exactly, in `--max-query-size` notation.
+fn format_size(bytes: usize) -> String {
+    [(GIB, "G"), (MIB, "M"), (KIB, "K")]
+        .into_iter()
+        .find(|&(unit, _)| bytes.is_multiple_of(unit))
+        .map_or_else(
+            || bytes.to_string(),
+            |(unit, suffix)| format!("{}{suffix}", bytes / unit),
+        )
+}
+
+impl Flags {
+    /// Lays the flags over `config` (the defaults or a file's settings) and logs what happened.
+    pub(super) fn apply(self, mut config: Config) -> Config {
+        if self.config_file.is_some() {
+            for name in &self.file_overrides {
+                info!("--{name} overrides the configuration file");
+            }
+        } else if !self.any_setting {
+            info!("No configuration file supplied. Using default settings");
+        }
+
+        if let Some(host) = self.host {
+            config.host = host;
+        }
+        if let Some(port) = self.port {
+            config.port = port;
+        }
+        config.noart |= self.noart;
+        if let Some(maxcon) = self.maxcon {
+            config.maxcon = maxcon;
+        }
+        match self.bgsave {
+            Some(BgsaveFlag::Disabled) => config.bgsave = None,
+            Some(BgsaveFlag::Every(interval)) => config.bgsave = Some(interval),
+            None => {}
+        }
+        if let Some(snapshot) = self.snapshot {
+            let failsafe = config
+                .snapshot
+                .as_ref()
+                .map_or(SNAPSHOT_FAILSAFE_DEFAULT, |file| file.failsafe);
+            config.snapshot = Some(SnapshotConfig {
+                every: snapshot.every,
+                keep: snapshot.keep,
+                failsafe,
+            });
+        }
+        if let Some(failsafe) = self.stop_write_on_fail {
+            match &mut config.snapshot {
+                Some(snapshot) => snapshot.failsafe = failsafe,
+                None => warn!(
+                    "--stop-write-on-fail has no effect because snapshots are not enabled \
+                     (--snapevery and --snapkeep, or a [snapshot] section)"
+                ),
+            }
+        }
+        if let Some(tls) = self.tls {
+            // Flags cannot name a TLS port, so a port from the file survives them.
+            let (port, only) = config
+                .tls
+                .as_ref()
+                .map_or((DEFAULT_TLS_PORT, false), |file| (file.port, file.only));
+            config.tls = Some(TlsConfig {
+                key: tls.key,
+                chain: tls.chain,
+                port,
+                only: only || tls.only,
+            });
+        }
+        if let Some(data_dir) = self.data_dir {
+            config.data_dir = data_dir;
+        }
+        if let Some(bytes) = self.max_query_bytes {
+            config.max_query_bytes = bytes;
+        }
+        config.restore = self.restore;
+
+        if config.bgsave.is_none() {
+            warn!("BGSAVE is disabled. You might lose data if the host crashes");
+        }
+        config
+    }
+}

@@ -1,0 +1,169 @@
+//! Command-line flags and the TOML configuration file, merged into one validated [`Config`].
+//! Three layers, later ones win: built-in defaults, the file given with `-c` (`file`), then
+//! flags (`flags`). Flag names, TOML keys and error texts follow skyd 0.6.4, so existing setups
+//! start unchanged. Nothing here binds a socket or touches the data directory: values are
+//! checked for shape and range only, and every `Config` upholds the invariants on its fields.
+
+mod file;
+mod flags;
+#[cfg(test)]
+mod tests;
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use flags::usage;
+
+pub const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+pub const DEFAULT_PORT: u16 = 2003;
+/// Used when TLS is configured from flags, which (as in skyd) have no way to choose the port.
+pub const DEFAULT_TLS_PORT: u16 = 2004;
+pub const MAXCON_DEFAULT: usize = 50_000;
+pub const SAVE_INTERVAL_DEFAULT: Duration = Duration::from_secs(120);
+pub const MAX_QUERY_BYTES_DEFAULT: usize = 512 * MIB;
+/// The protocol parser stores offsets into a query as `u32`, so no query may be larger.
+pub const MAX_QUERY_BYTES_LIMIT: usize = u32::MAX as usize;
+/// Relative, so the data lives under the working directory, where skyd kept it.
+pub const DATA_DIR_DEFAULT: &str = "data";
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+const GIB: usize = 1024 * MIB;
+
+/// skyd poisons the table on a failed snapshot unless told otherwise.
+const SNAPSHOT_FAILSAFE_DEFAULT: bool = true;
+
+const BGSAVE_ZERO_MESSAGE: &str = "The BGSAVE duration has to be greater than 0!";
+const SNAPSHOT_ZERO_MESSAGE: &str = "The snapshot duration has to be greater than 0!";
+
+/// Everything the server needs to start, already validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    /// Suppresses the ASCII-art banner.
+    pub noart: bool,
+    /// Maximum number of concurrent client connections; always > 0.
+    pub maxcon: usize,
+    pub data_dir: PathBuf,
+    /// Largest query accepted, in bytes; always in `1..=MAX_QUERY_BYTES_LIMIT`.
+    pub max_query_bytes: usize,
+    /// Interval between periodic BGSAVEs; `None` disables them (the shutdown save still runs).
+    /// Never `Some(Duration::ZERO)`.
+    pub bgsave: Option<Duration>,
+    /// Periodic snapshots; `None` disables them.
+    pub snapshot: Option<SnapshotConfig>,
+    /// Validated but not served: the server decides what to do with it.
+    pub tls: Option<TlsConfig>,
+    /// Snapshot to restore at startup, relative to `<data_dir>/snapshots`.
+    pub restore: Option<PathBuf>,
+    /// The file the settings were read from, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotConfig {
+    /// Interval between periodic snapshots; never zero.
+    pub every: Duration,
+    /// How many periodic snapshots to keep; 0 keeps all of them.
+    pub keep: usize,
+    /// Whether a failed snapshot poisons the table (refuses writes until a save succeeds).
+    pub failsafe: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM private key.
+    pub key: PathBuf,
+    /// PEM certificate chain.
+    pub chain: PathBuf,
+    pub port: u16,
+    /// Serve TLS only, without the plain-text listener.
+    pub only: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invocation {
+    Run(Config),
+    /// `--help`: the full text to print.
+    Help(String),
+    /// `--version`: the line to print.
+    Version(String),
+}
+
+#[derive(Debug)]
+pub enum ConfigError {
+    /// A flag is unknown, malformed, out of range or inconsistent with another flag.
+    Argument(String),
+    /// The configuration file could not be read.
+    FileUnreadable { path: PathBuf, error: io::Error },
+    /// The configuration file is not TOML or does not have the expected keys and types.
+    FileSyntax { path: PathBuf, detail: String },
+    /// The configuration file is well-formed but a value is out of range or contradictory.
+    FileValue(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Argument(text) => write!(f, "Argument error: {text}"),
+            ConfigError::FileUnreadable { path, error } => write!(
+                f,
+                "Configuration error: cannot read configuration file {}: {error}",
+                path.display()
+            ),
+            ConfigError::FileSyntax { path, detail } => write!(
+                f,
+                "Configuration error: syntax error in configuration file {}: {detail}",
+                path.display()
+            ),
+            ConfigError::FileValue(text) => write!(f, "Configuration error: {text}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: DEFAULT_HOST,
+            port: DEFAULT_PORT,
+            noart: false,
+            maxcon: MAXCON_DEFAULT,
+            data_dir: PathBuf::from(DATA_DIR_DEFAULT),
+            max_query_bytes: MAX_QUERY_BYTES_DEFAULT,
+            bgsave: Some(SAVE_INTERVAL_DEFAULT),
+            snapshot: None,
+            tls: None,
+            restore: None,
+            config_file: None,
+        }
+    }
+}
+
+/// Parses the command line (without the program name), reads the configuration file if one is
+/// given, and merges both over the defaults.
+pub fn parse_args<I, S>(args: I) -> Result<Invocation, ConfigError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<S> = args.into_iter().collect();
+    match flags::parse_flags(&args)? {
+        flags::ParsedFlags::Help => Ok(Invocation::Help(usage())),
+        flags::ParsedFlags::Version => Ok(Invocation::Version(flags::version())),
+        flags::ParsedFlags::Settings(flags) => {
+            let base = match &flags.config_file {
+                Some(path) => file::read_config_file(path)?,
+                None => Config::default(),
+            };
+            Ok(Invocation::Run(flags.apply(base)))
+        }
+    }
+}
