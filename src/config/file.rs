@@ -83,8 +83,21 @@ pub(super) fn config_from_toml(path: &Path, text: &str) -> Result<Config, Config
             path.display()
         );
     }
+    Ok(Config {
+        host: file.server.host,
+        port: file.server.port,
+        noart: file.server.noart.unwrap_or(false),
+        maxcon: maxcon_setting(&file.server)?,
+        bgsave: bgsave_setting(file.bgsave)?,
+        snapshot: snapshot_setting(file.snapshot)?,
+        tls: file.ssl.map(tls_setting),
+        config_file: Some(path.to_owned()),
+        ..Config::default()
+    })
+}
 
-    let server = file.server;
+/// `server.maxclient`, or `server.maxcon` as skyd's template spells it; one of them at most.
+fn maxcon_setting(server: &ServerSection) -> Result<usize, ConfigError> {
     let (maxcon_key, maxcon) = match (server.maxclient, server.maxcon) {
         (Some(_), Some(_)) => {
             return Err(ConfigError::FileValue(
@@ -101,55 +114,54 @@ pub(super) fn config_from_toml(path: &Path, text: &str) -> Result<Config, Config
             "Invalid value for `server.{maxcon_key}`. Expected a valid positive integer"
         )));
     }
+    Ok(maxcon)
+}
 
-    let bgsave = match file.bgsave {
-        None => Some(SAVE_INTERVAL_DEFAULT),
+/// The BGSAVE interval: on every 120 s when the section or its keys are absent.
+fn bgsave_setting(section: Option<BgsaveSection>) -> Result<Option<Duration>, ConfigError> {
+    match section {
+        None => Ok(Some(SAVE_INTERVAL_DEFAULT)),
         // skyd accepts `every = 0` when BGSAVE is off, since the interval is then never used.
         Some(BgsaveSection {
             enabled: Some(false),
             ..
-        }) => None,
+        }) => Ok(None),
         Some(BgsaveSection { every: Some(0), .. }) => {
-            return Err(ConfigError::FileValue(BGSAVE_ZERO_MESSAGE.to_owned()))
+            Err(ConfigError::FileValue(BGSAVE_ZERO_MESSAGE.to_owned()))
         }
-        Some(section) => Some(
+        Some(section) => Ok(Some(
             section
                 .every
                 .map_or(SAVE_INTERVAL_DEFAULT, Duration::from_secs),
-        ),
-    };
+        )),
+    }
+}
 
-    let snapshot = match file.snapshot {
-        None => None,
+/// Periodic snapshots, off when the section is absent.
+fn snapshot_setting(
+    section: Option<SnapshotSection>,
+) -> Result<Option<SnapshotConfig>, ConfigError> {
+    match section {
+        None => Ok(None),
         Some(section) if section.every == 0 => {
-            return Err(ConfigError::FileValue(SNAPSHOT_ZERO_MESSAGE.to_owned()))
+            Err(ConfigError::FileValue(SNAPSHOT_ZERO_MESSAGE.to_owned()))
         }
-        Some(section) => Some(SnapshotConfig {
+        Some(section) => Ok(Some(SnapshotConfig {
             every: Duration::from_secs(section.every),
             keep: section.atmost,
             failsafe: section.failsafe.unwrap_or(SNAPSHOT_FAILSAFE_DEFAULT),
-        }),
-    };
+        })),
+    }
+}
 
-    // skyd made any `only` key mean TLS-only, even `only = false`; here the value counts.
-    let tls = file.ssl.map(|section| TlsConfig {
+/// skyd made any `only` key mean TLS-only, even `only = false`; here the value counts.
+fn tls_setting(section: SslSection) -> TlsConfig {
+    TlsConfig {
         key: section.key,
         chain: section.chain,
         port: section.port,
         only: section.only.unwrap_or(false),
-    });
-
-    Ok(Config {
-        host: server.host,
-        port: server.port,
-        noart: server.noart.unwrap_or(false),
-        maxcon,
-        bgsave,
-        snapshot,
-        tls,
-        config_file: Some(path.to_owned()),
-        ..Config::default()
-    })
+    }
 }
 
 /// The file's settings, and the paths of the keys it has that Stratus does not know.

@@ -263,7 +263,8 @@ fn upgrade_unsupported() -> ConfigError {
     )
 }
 
-/// Checks each flag's value in skyd's order, so the first error reported is skyd's.
+/// Checks each flag's value in skyd's order, so the first error reported is skyd's: port, host,
+/// maxcon, BGSAVE, snapshots, TLS; then the flags skyd did not have.
 fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
     let port = parse_flag(matches, "port", "an unsigned 16-bit integer", |text| {
         text.parse::<u16>().ok()
@@ -274,52 +275,9 @@ fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
     let maxcon = parse_flag(matches, "maxcon", "a valid positive integer", |text| {
         text.parse::<usize>().ok().filter(|&count| count > 0)
     })?;
-
-    let nosave = matches.opt_present("nosave");
-    if nosave && matches.opt_present("saveduration") {
-        return Err(ConfigError::Argument(
-            "Invalid options for BGSAVE. Either supply `--nosave` or `--saveduration` or nothing"
-                .to_owned(),
-        ));
-    }
-    let saveduration = parse_seconds(matches, "saveduration", BGSAVE_ZERO_MESSAGE)?;
-    let bgsave = if nosave {
-        Some(BgsaveFlag::Disabled)
-    } else {
-        saveduration.map(BgsaveFlag::Every)
-    };
-
-    let snapevery = parse_seconds(matches, "snapevery", SNAPSHOT_ZERO_MESSAGE)?;
-    let snapkeep = parse_flag(matches, "snapkeep", "an unsigned 64-bit integer", |text| {
-        text.parse::<usize>().ok()
-    })?;
-    let snapshot = match (snapevery, snapkeep) {
-        (Some(every), Some(keep)) => Some(SnapshotFlags { every, keep }),
-        (Some(_), None) => return Err(missing_partner("snapkeep", "snapevery")),
-        (None, Some(_)) => return Err(missing_partner("snapevery", "snapkeep")),
-        (None, None) => None,
-    };
-
-    let sslonly = matches.opt_present("sslonly");
-    let tls =
-        match (matches.opt_str("sslkey"), matches.opt_str("sslchain")) {
-            (Some(key), Some(chain)) => Some(TlsFlags {
-                key: PathBuf::from(key),
-                chain: PathBuf::from(chain),
-                only: sslonly,
-            }),
-            // The spelling is skyd's, kept so that scripts matching on it keep working.
-            _ if sslonly => return Err(ConfigError::Argument(
-                "You mast pass values for both --sslkey and --sslchain to use the --sslonly flag"
-                    .to_owned(),
-            )),
-            (None, None) => None,
-            _ => {
-                return Err(ConfigError::Argument(
-                    "To use SSL, pass values for both --sslkey and --sslchain".to_owned(),
-                ))
-            }
-        };
+    let bgsave = validate_bgsave(matches)?;
+    let snapshot = validate_snapshot(matches)?;
+    let tls = validate_tls(matches)?;
 
     let stop_write_on_fail =
         parse_flag(matches, "stop-write-on-fail", "`true` or `false`", |text| {
@@ -336,7 +294,6 @@ fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
         parse_size,
     )?;
     let restore = parse_flag(matches, "restore", "the name of a snapshot", non_empty_path)?;
-    let config_file = matches.opt_str("withconfig").map(PathBuf::from);
 
     let file_overrides: Vec<&'static str> = FILE_OVERRIDABLE_FLAGS
         .into_iter()
@@ -359,10 +316,62 @@ fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
         data_dir,
         max_query_bytes,
         restore,
-        config_file,
+        config_file: matches.opt_str("withconfig").map(PathBuf::from),
         file_overrides,
         any_setting,
     })
+}
+
+/// `--nosave` or `--saveduration`, not both.
+fn validate_bgsave(matches: &Matches) -> Result<Option<BgsaveFlag>, ConfigError> {
+    let nosave = matches.opt_present("nosave");
+    if nosave && matches.opt_present("saveduration") {
+        return Err(ConfigError::Argument(
+            "Invalid options for BGSAVE. Either supply `--nosave` or `--saveduration` or nothing"
+                .to_owned(),
+        ));
+    }
+    let saveduration = parse_seconds(matches, "saveduration", BGSAVE_ZERO_MESSAGE)?;
+    Ok(if nosave {
+        Some(BgsaveFlag::Disabled)
+    } else {
+        saveduration.map(BgsaveFlag::Every)
+    })
+}
+
+/// `--snapevery` and `--snapkeep`, both or neither.
+fn validate_snapshot(matches: &Matches) -> Result<Option<SnapshotFlags>, ConfigError> {
+    let snapevery = parse_seconds(matches, "snapevery", SNAPSHOT_ZERO_MESSAGE)?;
+    let snapkeep = parse_flag(matches, "snapkeep", "an unsigned 64-bit integer", |text| {
+        text.parse::<usize>().ok()
+    })?;
+    match (snapevery, snapkeep) {
+        (Some(every), Some(keep)) => Ok(Some(SnapshotFlags { every, keep })),
+        (Some(_), None) => Err(missing_partner("snapkeep", "snapevery")),
+        (None, Some(_)) => Err(missing_partner("snapevery", "snapkeep")),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `--sslkey` and `--sslchain`, both or neither; `--sslonly` needs both.
+fn validate_tls(matches: &Matches) -> Result<Option<TlsFlags>, ConfigError> {
+    let sslonly = matches.opt_present("sslonly");
+    match (matches.opt_str("sslkey"), matches.opt_str("sslchain")) {
+        (Some(key), Some(chain)) => Ok(Some(TlsFlags {
+            key: PathBuf::from(key),
+            chain: PathBuf::from(chain),
+            only: sslonly,
+        })),
+        // The spelling is skyd's, kept so that scripts matching on it keep working.
+        _ if sslonly => Err(ConfigError::Argument(
+            "You mast pass values for both --sslkey and --sslchain to use the --sslonly flag"
+                .to_owned(),
+        )),
+        (None, None) => Ok(None),
+        _ => Err(ConfigError::Argument(
+            "To use SSL, pass values for both --sslkey and --sslchain".to_owned(),
+        )),
+    }
 }
 
 /// Converts the value of flag `--name`, if given; `expected` completes skyd's sentence
@@ -440,14 +449,7 @@ fn format_size(bytes: usize) -> String {
 impl Flags {
     /// Lays the flags over `config` (the defaults or a file's settings) and logs what happened.
     pub(super) fn apply(self, mut config: Config) -> Config {
-        if self.config_file.is_some() {
-            for name in &self.file_overrides {
-                info!("--{name} overrides the configuration file");
-            }
-        } else if !self.any_setting {
-            info!("No configuration file supplied. Using default settings");
-        }
-
+        self.announce_layers();
         if let Some(host) = self.host {
             config.host = host;
         }
@@ -463,39 +465,8 @@ impl Flags {
             Some(BgsaveFlag::Every(interval)) => config.bgsave = Some(interval),
             None => {}
         }
-        if let Some(snapshot) = self.snapshot {
-            let failsafe = config
-                .snapshot
-                .as_ref()
-                .map_or(SNAPSHOT_FAILSAFE_DEFAULT, |file| file.failsafe);
-            config.snapshot = Some(SnapshotConfig {
-                every: snapshot.every,
-                keep: snapshot.keep,
-                failsafe,
-            });
-        }
-        if let Some(failsafe) = self.stop_write_on_fail {
-            match &mut config.snapshot {
-                Some(snapshot) => snapshot.failsafe = failsafe,
-                None => warn!(
-                    "--stop-write-on-fail has no effect because snapshots are not enabled \
-                     (--snapevery and --snapkeep, or a [snapshot] section)"
-                ),
-            }
-        }
-        if let Some(tls) = self.tls {
-            // Flags cannot name a TLS port, so a port from the file survives them.
-            let (port, only) = config
-                .tls
-                .as_ref()
-                .map_or((DEFAULT_TLS_PORT, false), |file| (file.port, file.only));
-            config.tls = Some(TlsConfig {
-                key: tls.key,
-                chain: tls.chain,
-                port,
-                only: only || tls.only,
-            });
-        }
+        config.snapshot = lay_snapshot(self.snapshot, self.stop_write_on_fail, config.snapshot);
+        config.tls = lay_tls(self.tls, config.tls);
         if let Some(data_dir) = self.data_dir {
             config.data_dir = data_dir;
         }
@@ -509,4 +480,59 @@ impl Flags {
         }
         config
     }
+
+    /// Logs each flag that overrides the file, or that the defaults are used unchanged.
+    fn announce_layers(&self) {
+        if self.config_file.is_some() {
+            for name in &self.file_overrides {
+                info!("--{name} overrides the configuration file");
+            }
+        } else if !self.any_setting {
+            info!("No configuration file supplied. Using default settings");
+        }
+    }
+}
+
+/// The snapshot flags over the lower layer's snapshots: the flags' interval and count, and the
+/// lower layer's failsafe unless `--stop-write-on-fail` names one.
+fn lay_snapshot(
+    flags: Option<SnapshotFlags>,
+    stop_write_on_fail: Option<bool>,
+    lower: Option<SnapshotConfig>,
+) -> Option<SnapshotConfig> {
+    let mut snapshot = match flags {
+        Some(flags) => Some(SnapshotConfig {
+            every: flags.every,
+            keep: flags.keep,
+            failsafe: lower.map_or(SNAPSHOT_FAILSAFE_DEFAULT, |file| file.failsafe),
+        }),
+        None => lower,
+    };
+    if let Some(failsafe) = stop_write_on_fail {
+        match &mut snapshot {
+            Some(snapshot) => snapshot.failsafe = failsafe,
+            None => warn!(
+                "--stop-write-on-fail has no effect because snapshots are not enabled \
+                 (--snapevery and --snapkeep, or a [snapshot] section)"
+            ),
+        }
+    }
+    snapshot
+}
+
+/// The TLS flags over the lower layer's TLS settings. Flags cannot name a TLS port, so a port
+/// from the file survives them; TLS-only from either layer stays TLS-only.
+fn lay_tls(flags: Option<TlsFlags>, lower: Option<TlsConfig>) -> Option<TlsConfig> {
+    let Some(flags) = flags else {
+        return lower;
+    };
+    let (port, only) = lower
+        .as_ref()
+        .map_or((DEFAULT_TLS_PORT, false), |file| (file.port, file.only));
+    Some(TlsConfig {
+        key: flags.key,
+        chain: flags.chain,
+        port,
+        only: only || flags.only,
+    })
 }
