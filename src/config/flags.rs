@@ -11,11 +11,11 @@ use std::time::Duration;
 use getopts::{Matches, Options};
 use log::{info, warn};
 
+use super::size::{format_size, parse_size, SUFFIX_TEXT};
 use super::{
     Config, ConfigError, SnapshotConfig, TlsConfig, BGSAVE_ZERO_MESSAGE, DATA_DIR_DEFAULT,
-    DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT, GIB, KIB, MAXCON_DEFAULT,
-    MAX_QUERY_BYTES_DEFAULT, MAX_QUERY_BYTES_LIMIT, MIB, SAVE_INTERVAL_DEFAULT,
-    SNAPSHOT_FAILSAFE_DEFAULT, SNAPSHOT_ZERO_MESSAGE,
+    DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT, MAXCON_DEFAULT, MAX_QUERY_BYTES_DEFAULT,
+    MAX_QUERY_BYTES_LIMIT, SAVE_INTERVAL_DEFAULT, SNAPSHOT_FAILSAFE_DEFAULT, SNAPSHOT_ZERO_MESSAGE,
 };
 
 /// Flags that a configuration file can also set; with `-c`, each one given is logged as an
@@ -287,11 +287,8 @@ fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
     let max_query_bytes = parse_flag(
         matches,
         "max-query-size",
-        &format!(
-            "a size in bytes from 1 to {MAX_QUERY_BYTES_LIMIT}, optionally with a K, M or G \
-             suffix (KiB, MiB, GiB)"
-        ),
-        parse_size,
+        &format!("a size in bytes from 1 to {MAX_QUERY_BYTES_LIMIT}, {SUFFIX_TEXT}"),
+        |text| parse_size(text, MAX_QUERY_BYTES_LIMIT),
     )?;
     let restore = parse_flag(matches, "restore", "the name of a snapshot", non_empty_path)?;
 
@@ -414,36 +411,6 @@ fn missing_partner(missing: &str, given: &str) -> ConfigError {
 
 fn non_empty_path(text: &str) -> Option<PathBuf> {
     (!text.is_empty()).then(|| PathBuf::from(text))
-}
-
-/// Bytes with an optional binary suffix: `1024`, `64k`, `512M`, `1G`. Only ASCII digits are
-/// accepted (no sign, no spaces), and the result must be in `1..=MAX_QUERY_BYTES_LIMIT`.
-fn parse_size(text: &str) -> Option<usize> {
-    let (digits, unit) = match text.as_bytes().last()?.to_ascii_uppercase() {
-        b'K' => (&text[..text.len() - 1], KIB),
-        b'M' => (&text[..text.len() - 1], MIB),
-        b'G' => (&text[..text.len() - 1], GIB),
-        _ => (text, 1),
-    };
-    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
-        return None;
-    }
-    digits
-        .parse::<usize>()
-        .ok()?
-        .checked_mul(unit)
-        .filter(|bytes| (1..=MAX_QUERY_BYTES_LIMIT).contains(bytes))
-}
-
-/// The largest binary unit that divides `bytes` exactly, in `--max-query-size` notation.
-fn format_size(bytes: usize) -> String {
-    [(GIB, "G"), (MIB, "M"), (KIB, "K")]
-        .into_iter()
-        .find(|&(unit, _)| bytes.is_multiple_of(unit))
-        .map_or_else(
-            || bytes.to_string(),
-            |(unit, suffix)| format!("{}{suffix}", bytes / unit),
-        )
 }
 
 impl Flags {

@@ -6,6 +6,7 @@
 
 mod file;
 mod flags;
+mod size;
 #[cfg(test)]
 mod tests;
 
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use flags::usage;
+use size::MIB;
 
 pub const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 pub const DEFAULT_PORT: u16 = 2003;
@@ -29,10 +31,6 @@ pub const MAX_QUERY_BYTES_DEFAULT: usize = 512 * MIB;
 pub const MAX_QUERY_BYTES_LIMIT: usize = u32::MAX as usize;
 /// Relative, so the data lives under the working directory, where skyd kept it.
 pub const DATA_DIR_DEFAULT: &str = "data";
-
-const KIB: usize = 1024;
-const MIB: usize = 1024 * KIB;
-const GIB: usize = 1024 * MIB;
 
 /// skyd poisons the table on a failed snapshot unless told otherwise.
 const SNAPSHOT_FAILSAFE_DEFAULT: bool = true;
