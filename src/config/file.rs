@@ -10,9 +10,10 @@ use std::time::Duration;
 use log::warn;
 use serde::Deserialize;
 
+use super::size::{parse_size, SUFFIX_TEXT};
 use super::{
-    Config, ConfigError, SnapshotConfig, TlsConfig, BGSAVE_ZERO_MESSAGE, MAXCON_DEFAULT,
-    SAVE_INTERVAL_DEFAULT, SNAPSHOT_FAILSAFE_DEFAULT, SNAPSHOT_ZERO_MESSAGE,
+    max_client_memory_default, Config, ConfigError, SnapshotConfig, TlsConfig, BGSAVE_ZERO_MESSAGE,
+    MAXCON_DEFAULT, SAVE_INTERVAL_DEFAULT, SNAPSHOT_FAILSAFE_DEFAULT, SNAPSHOT_ZERO_MESSAGE,
 };
 
 pub(super) fn read_config_file(path: &Path) -> Result<Config, ConfigError> {
@@ -43,6 +44,19 @@ struct ServerSection {
     maxclient: Option<usize>,
     /// skyd's own template.toml spells the key this way (and skyd then ignored it).
     maxcon: Option<usize>,
+    max_client_memory: Option<SizeValue>,
+}
+
+/// A size as the file may write it: bytes as an integer, or a string in the flags' syntax.
+/// Its range is checked with the other values, so that `0` gets a message naming the key.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a size in bytes: an integer, or a string such as \"512M\""
+)]
+enum SizeValue {
+    Bytes(i64),
+    Text(String),
 }
 
 #[derive(Deserialize)]
@@ -88,6 +102,7 @@ pub(super) fn config_from_toml(path: &Path, text: &str) -> Result<Config, Config
         port: file.server.port,
         noart: file.server.noart.unwrap_or(false),
         maxcon: maxcon_setting(&file.server)?,
+        max_client_memory: max_client_memory_setting(&file.server)?,
         bgsave: bgsave_setting(file.bgsave)?,
         snapshot: snapshot_setting(file.snapshot)?,
         tls: file.ssl.map(tls_setting),
@@ -115,6 +130,21 @@ fn maxcon_setting(server: &ServerSection) -> Result<usize, ConfigError> {
         )));
     }
     Ok(maxcon)
+}
+
+/// `server.max_client_memory`, the default budget when absent.
+fn max_client_memory_setting(server: &ServerSection) -> Result<usize, ConfigError> {
+    let bytes = match &server.max_client_memory {
+        None => return Ok(max_client_memory_default()),
+        Some(SizeValue::Bytes(bytes)) => usize::try_from(*bytes).ok().filter(|&bytes| bytes > 0),
+        Some(SizeValue::Text(text)) => parse_size(text, usize::MAX),
+    };
+    bytes.ok_or_else(|| {
+        ConfigError::FileValue(format!(
+            "Invalid value for `server.max_client_memory`. Expected a positive size in bytes: \
+             an integer, or a string of digits {SUFFIX_TEXT}"
+        ))
+    })
 }
 
 /// The BGSAVE interval: on every 120 s when the section or its keys are absent.

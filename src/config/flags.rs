@@ -14,17 +14,19 @@ use log::{info, warn};
 use super::size::{format_size, parse_size, SUFFIX_TEXT};
 use super::{
     Config, ConfigError, SnapshotConfig, TlsConfig, BGSAVE_ZERO_MESSAGE, DATA_DIR_DEFAULT,
-    DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT, MAXCON_DEFAULT, MAX_QUERY_BYTES_DEFAULT,
-    MAX_QUERY_BYTES_LIMIT, SAVE_INTERVAL_DEFAULT, SNAPSHOT_FAILSAFE_DEFAULT, SNAPSHOT_ZERO_MESSAGE,
+    DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT, MAXCON_DEFAULT, MAX_CLIENT_MEMORY_CAP,
+    MAX_QUERY_BYTES_DEFAULT, MAX_QUERY_BYTES_LIMIT, SAVE_INTERVAL_DEFAULT,
+    SNAPSHOT_FAILSAFE_DEFAULT, SNAPSHOT_ZERO_MESSAGE,
 };
 
 /// Flags that a configuration file can also set; with `-c`, each one given is logged as an
 /// override. Long names, in the order they are reported.
-const FILE_OVERRIDABLE_FLAGS: [&str; 12] = [
+const FILE_OVERRIDABLE_FLAGS: [&str; 13] = [
     "host",
     "port",
     "noart",
     "maxcon",
+    "max-client-memory",
     "nosave",
     "saveduration",
     "snapevery",
@@ -53,8 +55,9 @@ Flags override the values of a configuration file given with -c; a setting
 that no flag names keeps the file's value, or the default when there is no
 file. --snapevery and --snapkeep go together, as do --sslkey and --sslchain.
 
-Configuration file (TOML, the keys of skyd 0.6):
+Configuration file (TOML: skyd 0.6's keys, and Stratus's own):
     [server]    host, port (both required), noart, maxclient (or maxcon)
+                and max_client_memory (bytes, or a string such as \"512M\")
     [bgsave]    enabled (default true), every (seconds, default 120)
     [snapshot]  every (seconds, > 0), atmost (0 = keep all), failsafe
                 (default true)
@@ -108,6 +111,16 @@ fn options() -> Options {
             "Largest query accepted, in bytes, with an optional K, M or G suffix for KiB, MiB, \
              GiB (default {}, at most {MAX_QUERY_BYTES_LIMIT})",
             format_size(MAX_QUERY_BYTES_DEFAULT)
+        ),
+        "SIZE",
+    );
+    opts.optopt(
+        "",
+        "max-client-memory",
+        &format!(
+            "Memory that all client connections together may hold, in bytes, with an optional \
+             K, M or G suffix (default: a quarter of physical memory, at most {})",
+            format_size(MAX_CLIENT_MEMORY_CAP)
         ),
         "SIZE",
     );
@@ -201,6 +214,7 @@ pub(super) struct Flags {
     tls: Option<TlsFlags>,
     data_dir: Option<PathBuf>,
     max_query_bytes: Option<usize>,
+    max_client_memory: Option<usize>,
     restore: Option<PathBuf>,
     pub(super) config_file: Option<PathBuf>,
     /// Long names of the given flags that a configuration file could also set.
@@ -290,6 +304,12 @@ fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
         &format!("a size in bytes from 1 to {MAX_QUERY_BYTES_LIMIT}, {SUFFIX_TEXT}"),
         |text| parse_size(text, MAX_QUERY_BYTES_LIMIT),
     )?;
+    let max_client_memory = parse_flag(
+        matches,
+        "max-client-memory",
+        &format!("a positive size in bytes, {SUFFIX_TEXT}"),
+        |text| parse_size(text, usize::MAX),
+    )?;
     let restore = parse_flag(matches, "restore", "the name of a snapshot", non_empty_path)?;
 
     let file_overrides: Vec<&'static str> = FILE_OVERRIDABLE_FLAGS
@@ -312,6 +332,7 @@ fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
         tls,
         data_dir,
         max_query_bytes,
+        max_client_memory,
         restore,
         config_file: matches.opt_str("withconfig").map(PathBuf::from),
         file_overrides,
@@ -439,6 +460,9 @@ impl Flags {
         }
         if let Some(bytes) = self.max_query_bytes {
             config.max_query_bytes = bytes;
+        }
+        if let Some(bytes) = self.max_client_memory {
+            config.max_client_memory = bytes;
         }
         config.restore = self.restore;
 

@@ -15,10 +15,11 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use flags::usage;
-use size::MIB;
+use size::{GIB, KIB, MIB};
 
 pub const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 pub const DEFAULT_PORT: u16 = 2003;
@@ -31,6 +32,12 @@ pub const MAX_QUERY_BYTES_DEFAULT: usize = 512 * MIB;
 pub const MAX_QUERY_BYTES_LIMIT: usize = u32::MAX as usize;
 /// Relative, so the data lives under the working directory, where skyd kept it.
 pub const DATA_DIR_DEFAULT: &str = "data";
+/// The default client memory budget is a quarter of physical memory but never more than this,
+/// so that on a large machine clients' buffers cannot crowd out the table by default.
+pub const MAX_CLIENT_MEMORY_CAP: usize = GIB;
+
+/// Where Linux reports physical memory, as `MemTotal`.
+const MEMINFO_PATH: &str = "/proc/meminfo";
 
 /// skyd poisons the table on a failed snapshot unless told otherwise.
 const SNAPSHOT_FAILSAFE_DEFAULT: bool = true;
@@ -50,6 +57,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Largest query accepted, in bytes; always in `1..=MAX_QUERY_BYTES_LIMIT`.
     pub max_query_bytes: usize,
+    /// Memory that all client connections together may hold, in bytes; always ≥ 1. Defaults to
+    /// [`max_client_memory_default`].
+    pub max_client_memory: usize,
     /// Interval between periodic BGSAVEs; `None` disables them (the shutdown save still runs).
     /// Never `Some(Duration::ZERO)`.
     pub bgsave: Option<Duration>,
@@ -136,6 +146,7 @@ impl Default for Config {
             maxcon: MAXCON_DEFAULT,
             data_dir: PathBuf::from(DATA_DIR_DEFAULT),
             max_query_bytes: MAX_QUERY_BYTES_DEFAULT,
+            max_client_memory: max_client_memory_default(),
             bgsave: Some(SAVE_INTERVAL_DEFAULT),
             snapshot: None,
             tls: None,
@@ -143,6 +154,40 @@ impl Default for Config {
             config_file: None,
         }
     }
+}
+
+/// The default of [`Config::max_client_memory`]: a quarter of physical memory, at most
+/// [`MAX_CLIENT_MEMORY_CAP`], and the cap itself when physical memory cannot be read. Physical
+/// memory is read once per process.
+pub fn max_client_memory_default() -> usize {
+    static DEFAULT: OnceLock<usize> = OnceLock::new();
+    *DEFAULT.get_or_init(|| {
+        let physical = std::fs::read_to_string(MEMINFO_PATH)
+            .ok()
+            .and_then(|meminfo| mem_total_bytes(&meminfo));
+        client_memory_budget(physical)
+    })
+}
+
+/// A quarter of `physical` bytes, in `1..=MAX_CLIENT_MEMORY_CAP`; the cap when unknown.
+fn client_memory_budget(physical: Option<usize>) -> usize {
+    physical.map_or(MAX_CLIENT_MEMORY_CAP, |bytes| {
+        (bytes / 4).clamp(1, MAX_CLIENT_MEMORY_CAP)
+    })
+}
+
+/// The `MemTotal:  16318412 kB` line of /proc/meminfo, in bytes (the kernel's "kB" are KiB).
+fn mem_total_bytes(meminfo: &str) -> Option<usize> {
+    let value = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))?;
+    let kib = value
+        .trim()
+        .strip_suffix("kB")?
+        .trim_end()
+        .parse::<usize>()
+        .ok()?;
+    kib.checked_mul(KIB)
 }
 
 /// Parses the command line (without the program name), reads the configuration file if one is

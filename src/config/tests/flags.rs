@@ -12,6 +12,7 @@ fn defaults_without_flags() {
         maxcon: 50_000,
         data_dir: PathBuf::from("data"),
         max_query_bytes: 512 * 1024 * 1024,
+        max_client_memory: max_client_memory_default(),
         bgsave: Some(Duration::from_secs(120)),
         snapshot: None,
         tls: None,
@@ -54,6 +55,7 @@ fn every_flag_in_long_form() {
             maxcon: 10,
             data_dir: PathBuf::from("/srv/stratus"),
             max_query_bytes: 1024 * 1024,
+            max_client_memory: max_client_memory_default(),
             bgsave: Some(Duration::from_secs(30)),
             snapshot: Some(SnapshotConfig {
                 every: Duration::from_secs(3600),

@@ -49,6 +49,7 @@ port = 3000
             maxcon: 20,
             data_dir: PathBuf::from("/srv/data"),
             max_query_bytes: 2048,
+            max_client_memory: max_client_memory_default(),
             bgsave: Some(Duration::from_secs(30)),
             // Flags name no failsafe and no TLS port, so the file's values stay.
             snapshot: Some(SnapshotConfig {

@@ -3,6 +3,7 @@
 //! is logged on the way). The helpers here run the real entry points, with the file's text
 //! given directly so that no test needs a file on disk unless it tests reading one.
 
+mod client_memory;
 mod file;
 mod flags;
 mod layers;
