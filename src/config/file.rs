@@ -12,8 +12,9 @@ use serde::Deserialize;
 
 use super::size::{parse_size, SUFFIX_TEXT};
 use super::{
-    max_client_memory_default, Config, ConfigError, SnapshotConfig, TlsConfig, BGSAVE_ZERO_MESSAGE,
-    MAXCON_DEFAULT, SAVE_INTERVAL_DEFAULT, SNAPSHOT_FAILSAFE_DEFAULT, SNAPSHOT_ZERO_MESSAGE,
+    max_client_memory_default, Config, ConfigError, JournalFsync, SnapshotConfig, TlsConfig,
+    BGSAVE_ZERO_MESSAGE, JOURNAL_FSYNC_CHOICES, JOURNAL_FSYNC_DEFAULT, MAXCON_DEFAULT,
+    SAVE_INTERVAL_DEFAULT, SNAPSHOT_FAILSAFE_DEFAULT, SNAPSHOT_ZERO_MESSAGE,
 };
 
 pub(super) fn read_config_file(path: &Path) -> Result<Config, ConfigError> {
@@ -33,6 +34,7 @@ pub(super) struct ConfigFile {
     bgsave: Option<BgsaveSection>,
     snapshot: Option<SnapshotSection>,
     ssl: Option<SslSection>,
+    journal: Option<JournalSection>,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +85,14 @@ struct SslSection {
     only: Option<bool>,
 }
 
+#[derive(Deserialize)]
+#[serde(expecting = "a [journal] table")]
+struct JournalSection {
+    enabled: Option<bool>,
+    /// A word of [`JournalFsync`], checked with the other values.
+    fsync: Option<String>,
+}
+
 /// Parses the text of the configuration file `path` into a `Config` holding the file's
 /// settings over the defaults. Unknown keys are logged and otherwise ignored.
 pub(super) fn config_from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
@@ -105,6 +115,7 @@ pub(super) fn config_from_toml(path: &Path, text: &str) -> Result<Config, Config
         max_client_memory: max_client_memory_setting(&file.server)?,
         bgsave: bgsave_setting(file.bgsave)?,
         snapshot: snapshot_setting(file.snapshot)?,
+        journal: journal_setting(file.journal)?,
         tls: file.ssl.map(tls_setting),
         config_file: Some(path.to_owned()),
         ..Config::default()
@@ -182,6 +193,23 @@ fn snapshot_setting(
             failsafe: section.failsafe.unwrap_or(SNAPSHOT_FAILSAFE_DEFAULT),
         })),
     }
+}
+
+/// The journal, off unless `enabled = true`. `fsync` is checked even when the journal is off,
+/// so that a mistake shows before the day someone turns the journal on.
+fn journal_setting(section: Option<JournalSection>) -> Result<Option<JournalFsync>, ConfigError> {
+    let Some(section) = section else {
+        return Ok(None);
+    };
+    let fsync = match section.fsync.as_deref() {
+        None => JOURNAL_FSYNC_DEFAULT,
+        Some(word) => JournalFsync::from_word(word).ok_or_else(|| {
+            ConfigError::FileValue(format!(
+                "Invalid value for `journal.fsync`. Expected {JOURNAL_FSYNC_CHOICES}"
+            ))
+        })?,
+    };
+    Ok(section.enabled.unwrap_or(false).then_some(fsync))
 }
 
 /// skyd made any `only` key mean TLS-only, even `only = false`; here the value counts.

@@ -13,15 +13,15 @@ use log::{info, warn};
 
 use super::size::{format_size, parse_size, SUFFIX_TEXT};
 use super::{
-    Config, ConfigError, SnapshotConfig, TlsConfig, BGSAVE_ZERO_MESSAGE, DATA_DIR_DEFAULT,
-    DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT, MAXCON_DEFAULT, MAX_CLIENT_MEMORY_CAP,
-    MAX_QUERY_BYTES_DEFAULT, MAX_QUERY_BYTES_LIMIT, SAVE_INTERVAL_DEFAULT,
-    SNAPSHOT_FAILSAFE_DEFAULT, SNAPSHOT_ZERO_MESSAGE,
+    Config, ConfigError, JournalFsync, SnapshotConfig, TlsConfig, BGSAVE_ZERO_MESSAGE,
+    DATA_DIR_DEFAULT, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT, JOURNAL_FSYNC_CHOICES,
+    MAXCON_DEFAULT, MAX_CLIENT_MEMORY_CAP, MAX_QUERY_BYTES_DEFAULT, MAX_QUERY_BYTES_LIMIT,
+    SAVE_INTERVAL_DEFAULT, SNAPSHOT_FAILSAFE_DEFAULT, SNAPSHOT_ZERO_MESSAGE,
 };
 
 /// Flags that a configuration file can also set; with `-c`, each one given is logged as an
 /// override. Long names, in the order they are reported.
-const FILE_OVERRIDABLE_FLAGS: [&str; 13] = [
+const FILE_OVERRIDABLE_FLAGS: [&str; 14] = [
     "host",
     "port",
     "noart",
@@ -32,6 +32,7 @@ const FILE_OVERRIDABLE_FLAGS: [&str; 13] = [
     "snapevery",
     "snapkeep",
     "stop-write-on-fail",
+    "journal",
     "sslkey",
     "sslchain",
     "sslonly",
@@ -62,6 +63,8 @@ Configuration file (TOML: skyd 0.6's keys, and Stratus's own):
     [snapshot]  every (seconds, > 0), atmost (0 = keep all), failsafe
                 (default true)
     [ssl]       key, chain, port (all required), only (default false)
+    [journal]   enabled (default false), fsync (always, everysec or no;
+                default everysec)
 Unknown keys are ignored with a warning.
 
 TLS settings are validated, but Stratus does not serve TLS and refuses to
@@ -160,6 +163,13 @@ fn options() -> Options {
         "BOOL",
     );
     opts.optopt(
+        "",
+        "journal",
+        "Keep a journal of writes; MODE says when to fsync it: always (before replying), \
+         everysec (once a second) or no (left to the system). Default: no journal",
+        "MODE",
+    );
+    opts.optopt(
         "r",
         "restore",
         "Restore the snapshot NAME (relative to <data-dir>/snapshots) at startup",
@@ -215,6 +225,7 @@ pub(super) struct Flags {
     data_dir: Option<PathBuf>,
     max_query_bytes: Option<usize>,
     max_client_memory: Option<usize>,
+    journal: Option<JournalFsync>,
     restore: Option<PathBuf>,
     pub(super) config_file: Option<PathBuf>,
     /// Long names of the given flags that a configuration file could also set.
@@ -310,6 +321,12 @@ fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
         &format!("a positive size in bytes, {SUFFIX_TEXT}"),
         |text| parse_size(text, usize::MAX),
     )?;
+    let journal = parse_flag(
+        matches,
+        "journal",
+        JOURNAL_FSYNC_CHOICES,
+        JournalFsync::from_word,
+    )?;
     let restore = parse_flag(matches, "restore", "the name of a snapshot", non_empty_path)?;
 
     let file_overrides: Vec<&'static str> = FILE_OVERRIDABLE_FLAGS
@@ -333,6 +350,7 @@ fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
         data_dir,
         max_query_bytes,
         max_client_memory,
+        journal,
         restore,
         config_file: matches.opt_str("withconfig").map(PathBuf::from),
         file_overrides,
@@ -452,6 +470,9 @@ impl Flags {
             Some(BgsaveFlag::Disabled) => config.bgsave = None,
             Some(BgsaveFlag::Every(interval)) => config.bgsave = Some(interval),
             None => {}
+        }
+        if let Some(mode) = self.journal {
+            config.journal = Some(mode);
         }
         config.snapshot = lay_snapshot(self.snapshot, self.stop_write_on_fail, config.snapshot);
         config.tls = lay_tls(self.tls, config.tls);

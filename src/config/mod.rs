@@ -39,6 +39,11 @@ pub const MAX_CLIENT_MEMORY_CAP: usize = GIB;
 /// Where Linux reports physical memory, as `MemTotal`.
 const MEMINFO_PATH: &str = "/proc/meminfo";
 
+/// The fsync mode of a journal enabled in the file without naming one.
+pub const JOURNAL_FSYNC_DEFAULT: JournalFsync = JournalFsync::EverySec;
+/// How error messages list the modes of [`JournalFsync`], after "Expected".
+const JOURNAL_FSYNC_CHOICES: &str = "always, everysec or no";
+
 /// skyd poisons the table on a failed snapshot unless told otherwise.
 const SNAPSHOT_FAILSAFE_DEFAULT: bool = true;
 
@@ -65,6 +70,8 @@ pub struct Config {
     pub bgsave: Option<Duration>,
     /// Periodic snapshots; `None` disables them.
     pub snapshot: Option<SnapshotConfig>,
+    /// The journal of writes and when it is fsynced; `None` keeps no journal (as skyd).
+    pub journal: Option<JournalFsync>,
     /// Validated but not served: the server decides what to do with it.
     pub tls: Option<TlsConfig>,
     /// Snapshot to restore at startup, relative to `<data_dir>/snapshots`.
@@ -81,6 +88,47 @@ pub struct SnapshotConfig {
     pub keep: usize,
     /// Whether a failed snapshot poisons the table (refuses writes until a save succeeds).
     pub failsafe: bool,
+}
+
+/// When the journal is fsynced, in the words of `--journal` and `[journal] fsync` (Redis's
+/// `appendfsync` choices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalFsync {
+    /// Before the replies to the writes it holds are sent.
+    Always,
+    /// About once a second, so a crash may lose the last second of acknowledged writes.
+    EverySec,
+    /// Never: the operating system writes the journal out when it chooses.
+    No,
+}
+
+impl JournalFsync {
+    const ALL: [JournalFsync; 3] = [
+        JournalFsync::Always,
+        JournalFsync::EverySec,
+        JournalFsync::No,
+    ];
+
+    fn word(self) -> &'static str {
+        match self {
+            JournalFsync::Always => "always",
+            JournalFsync::EverySec => "everysec",
+            JournalFsync::No => "no",
+        }
+    }
+
+    /// The mode a flag or file names, exactly as [`fmt::Display`] writes it.
+    fn from_word(word: &str) -> Option<JournalFsync> {
+        JournalFsync::ALL
+            .into_iter()
+            .find(|mode| mode.word() == word)
+    }
+}
+
+impl fmt::Display for JournalFsync {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +197,7 @@ impl Default for Config {
             max_client_memory: max_client_memory_default(),
             bgsave: Some(SAVE_INTERVAL_DEFAULT),
             snapshot: None,
+            journal: None,
             tls: None,
             restore: None,
             config_file: None,

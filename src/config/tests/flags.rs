@@ -15,6 +15,7 @@ fn defaults_without_flags() {
         max_client_memory: max_client_memory_default(),
         bgsave: Some(Duration::from_secs(120)),
         snapshot: None,
+        journal: None,
         tls: None,
         restore: None,
         config_file: None,
@@ -62,6 +63,7 @@ fn every_flag_in_long_form() {
                 keep: 4,
                 failsafe: false,
             }),
+            journal: None,
             tls: Some(TlsConfig {
                 key: PathBuf::from("key.pem"),
                 chain: PathBuf::from("chain.pem"),

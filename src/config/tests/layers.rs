@@ -57,6 +57,7 @@ port = 3000
                 keep: 2,
                 failsafe: false,
             }),
+            journal: None,
             tls: Some(TlsConfig {
                 key: PathBuf::from("flag-key.pem"),
                 chain: PathBuf::from("flag-chain.pem"),

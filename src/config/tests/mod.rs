@@ -6,6 +6,7 @@
 mod client_memory;
 mod file;
 mod flags;
+mod journal;
 mod layers;
 mod logging;
 
