@@ -21,7 +21,7 @@ use super::{
 
 /// Flags that a configuration file can also set; with `-c`, each one given is logged as an
 /// override. Long names, in the order they are reported.
-const FILE_OVERRIDABLE_FLAGS: [&str; 14] = [
+const FILE_OVERRIDABLE_FLAGS: [&str; 15] = [
     "host",
     "port",
     "noart",
@@ -36,6 +36,7 @@ const FILE_OVERRIDABLE_FLAGS: [&str; 14] = [
     "sslkey",
     "sslchain",
     "sslonly",
+    "sslport",
 ];
 
 /// Settings only flags can change; they still mean "not the default settings".
@@ -55,6 +56,7 @@ otherwise).";
 Flags override the values of a configuration file given with -c; a setting
 that no flag names keeps the file's value, or the default when there is no
 file. --snapevery and --snapkeep go together, as do --sslkey and --sslchain.
+--sslport needs TLS: --sslkey and --sslchain, or an [ssl] section.
 
 Configuration file (TOML: skyd 0.6's keys, and Stratus's own):
     [server]    host, port (both required), noart, maxclient (or maxcon)
@@ -199,6 +201,15 @@ fn options() -> Options {
         "sslonly",
         "Serve TLS only, without the plain-text listener; needs --sslkey and --sslchain",
     );
+    opts.optopt(
+        "",
+        "sslport",
+        &format!(
+            "TLS port, 0 for any free port (default: the port of [ssl], else \
+             {DEFAULT_TLS_PORT}); needs TLS"
+        ),
+        "PORT",
+    );
     opts.optflag("", "help", "Print this help and exit");
     opts.optflag("", "version", "Print the version and exit");
     opts
@@ -222,6 +233,7 @@ pub(super) struct Flags {
     snapshot: Option<SnapshotFlags>,
     stop_write_on_fail: Option<bool>,
     tls: Option<TlsFlags>,
+    tls_port: Option<u16>,
     data_dir: Option<PathBuf>,
     max_query_bytes: Option<usize>,
     max_client_memory: Option<usize>,
@@ -291,9 +303,7 @@ fn upgrade_unsupported() -> ConfigError {
 /// Checks each flag's value in skyd's order, so the first error reported is skyd's: port, host,
 /// maxcon, BGSAVE, snapshots, TLS; then the flags skyd did not have.
 fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
-    let port = parse_flag(matches, "port", "an unsigned 16-bit integer", |text| {
-        text.parse::<u16>().ok()
-    })?;
+    let port = parse_flag(matches, "port", "an unsigned 16-bit integer", parse_port)?;
     let host = parse_flag(matches, "host", "a valid IPv4 or IPv6 address", |text| {
         text.parse::<IpAddr>().ok()
     })?;
@@ -327,6 +337,7 @@ fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
         JOURNAL_FSYNC_CHOICES,
         JournalFsync::from_word,
     )?;
+    let tls_port = parse_flag(matches, "sslport", "an unsigned 16-bit integer", parse_port)?;
     let restore = parse_flag(matches, "restore", "the name of a snapshot", non_empty_path)?;
 
     let file_overrides: Vec<&'static str> = FILE_OVERRIDABLE_FLAGS
@@ -347,6 +358,7 @@ fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
         snapshot,
         stop_write_on_fail,
         tls,
+        tls_port,
         data_dir,
         max_query_bytes,
         max_client_memory,
@@ -448,14 +460,34 @@ fn missing_partner(missing: &str, given: &str) -> ConfigError {
     ))
 }
 
+fn parse_port(text: &str) -> Option<u16> {
+    text.parse().ok()
+}
+
 fn non_empty_path(text: &str) -> Option<PathBuf> {
     (!text.is_empty()).then(|| PathBuf::from(text))
 }
 
 impl Flags {
-    /// Lays the flags over `config` (the defaults or a file's settings) and logs what happened.
-    pub(super) fn apply(self, mut config: Config) -> Config {
+    /// Lays the flags over `lower` (the defaults or a file's settings), refuses what the two
+    /// layers contradict together, then logs what happened.
+    pub(super) fn apply(self, lower: Config) -> Result<Config, ConfigError> {
+        let config = self.lay_over(lower)?;
         self.announce_layers();
+        if self.stop_write_on_fail.is_some() && config.snapshot.is_none() {
+            warn!(
+                "--stop-write-on-fail has no effect because snapshots are not enabled \
+                 (--snapevery and --snapkeep, or a [snapshot] section)"
+            );
+        }
+        if config.bgsave.is_none() {
+            warn!("BGSAVE is disabled. You might lose data if the host crashes");
+        }
+        Ok(config)
+    }
+
+    /// Each given flag replaces the lower layer's value; nothing is logged.
+    fn lay_over(&self, mut config: Config) -> Result<Config, ConfigError> {
         if let Some(host) = self.host {
             config.host = host;
         }
@@ -474,10 +506,14 @@ impl Flags {
         if let Some(mode) = self.journal {
             config.journal = Some(mode);
         }
-        config.snapshot = lay_snapshot(self.snapshot, self.stop_write_on_fail, config.snapshot);
-        config.tls = lay_tls(self.tls, config.tls);
-        if let Some(data_dir) = self.data_dir {
-            config.data_dir = data_dir;
+        config.snapshot = lay_snapshot(
+            self.snapshot.as_ref(),
+            self.stop_write_on_fail,
+            config.snapshot,
+        );
+        config.tls = lay_tls(self.tls.as_ref(), self.tls_port, config.tls)?;
+        if let Some(data_dir) = &self.data_dir {
+            config.data_dir.clone_from(data_dir);
         }
         if let Some(bytes) = self.max_query_bytes {
             config.max_query_bytes = bytes;
@@ -485,12 +521,8 @@ impl Flags {
         if let Some(bytes) = self.max_client_memory {
             config.max_client_memory = bytes;
         }
-        config.restore = self.restore;
-
-        if config.bgsave.is_none() {
-            warn!("BGSAVE is disabled. You might lose data if the host crashes");
-        }
-        config
+        config.restore.clone_from(&self.restore);
+        Ok(config)
     }
 
     /// Logs each flag that overrides the file, or that the defaults are used unchanged.
@@ -506,9 +538,10 @@ impl Flags {
 }
 
 /// The snapshot flags over the lower layer's snapshots: the flags' interval and count, and the
-/// lower layer's failsafe unless `--stop-write-on-fail` names one.
+/// lower layer's failsafe unless `--stop-write-on-fail` names one (which does nothing without
+/// snapshots).
 fn lay_snapshot(
-    flags: Option<SnapshotFlags>,
+    flags: Option<&SnapshotFlags>,
     stop_write_on_fail: Option<bool>,
     lower: Option<SnapshotConfig>,
 ) -> Option<SnapshotConfig> {
@@ -520,31 +553,42 @@ fn lay_snapshot(
         }),
         None => lower,
     };
-    if let Some(failsafe) = stop_write_on_fail {
-        match &mut snapshot {
-            Some(snapshot) => snapshot.failsafe = failsafe,
-            None => warn!(
-                "--stop-write-on-fail has no effect because snapshots are not enabled \
-                 (--snapevery and --snapkeep, or a [snapshot] section)"
-            ),
-        }
+    if let (Some(snapshot), Some(failsafe)) = (&mut snapshot, stop_write_on_fail) {
+        snapshot.failsafe = failsafe;
     }
     snapshot
 }
 
-/// The TLS flags over the lower layer's TLS settings. Flags cannot name a TLS port, so a port
-/// from the file survives them; TLS-only from either layer stays TLS-only.
-fn lay_tls(flags: Option<TlsFlags>, lower: Option<TlsConfig>) -> Option<TlsConfig> {
-    let Some(flags) = flags else {
-        return lower;
+/// The TLS flags over the lower layer's TLS settings. A port from the file survives the key
+/// and chain flags unless `--sslport` names one; TLS-only from either layer stays TLS-only.
+fn lay_tls(
+    flags: Option<&TlsFlags>,
+    tls_port: Option<u16>,
+    lower: Option<TlsConfig>,
+) -> Result<Option<TlsConfig>, ConfigError> {
+    let mut tls = match flags {
+        None => lower,
+        Some(flags) => {
+            let (port, only) = lower
+                .as_ref()
+                .map_or((DEFAULT_TLS_PORT, false), |file| (file.port, file.only));
+            Some(TlsConfig {
+                key: flags.key.clone(),
+                chain: flags.chain.clone(),
+                port,
+                only: only || flags.only,
+            })
+        }
     };
-    let (port, only) = lower
-        .as_ref()
-        .map_or((DEFAULT_TLS_PORT, false), |file| (file.port, file.only));
-    Some(TlsConfig {
-        key: flags.key,
-        chain: flags.chain,
-        port,
-        only: only || flags.only,
-    })
+    if let Some(port) = tls_port {
+        tls.as_mut().ok_or_else(|| needs_tls("sslport"))?.port = port;
+    }
+    Ok(tls)
+}
+
+/// For a flag that serves TLS, when neither flags nor the file configure it.
+fn needs_tls(flag: &str) -> ConfigError {
+    ConfigError::Argument(format!(
+        "--{flag} needs --sslkey and --sslchain (or an [ssl] section)"
+    ))
 }

@@ -23,7 +23,8 @@ use size::{GIB, KIB, MIB};
 
 pub const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 pub const DEFAULT_PORT: u16 = 2003;
-/// Used when TLS is configured from flags, which (as in skyd) have no way to choose the port.
+/// The TLS port when TLS is configured from flags without `--sslport` (skyd's flags had no way
+/// to choose it).
 pub const DEFAULT_TLS_PORT: u16 = 2004;
 pub const MAXCON_DEFAULT: usize = 50_000;
 pub const SAVE_INTERVAL_DEFAULT: Duration = Duration::from_secs(120);
@@ -255,7 +256,7 @@ where
                 Some(path) => file::read_config_file(path)?,
                 None => Config::default(),
             };
-            Ok(Invocation::Run(flags.apply(base)))
+            flags.apply(base).map(Invocation::Run)
         }
     }
 }

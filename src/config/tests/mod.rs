@@ -8,6 +8,7 @@ mod file;
 mod flags;
 mod journal;
 mod layers;
+mod listeners;
 mod logging;
 
 use super::file::{config_from_toml, deserialize_config_file};
@@ -49,7 +50,22 @@ fn file_error(text: &str) -> String {
 /// What `parse_args` does with `-c test.toml` when the file holds `text`, without a file.
 fn run_with_file(args: &[&str], text: &str) -> Config {
     match parse_flags(args) {
-        Ok(ParsedFlags::Settings(flags)) => flags.apply(from_file(text)),
+        Ok(ParsedFlags::Settings(flags)) => match flags.apply(from_file(text)) {
+            Ok(config) => config,
+            Err(error) => panic!("expected {args:?} over {text:?} to be accepted, got {error}"),
+        },
+        Ok(_) => panic!("expected settings for {args:?}"),
+        Err(error) => panic!("expected {args:?} to parse, got {error}"),
+    }
+}
+
+/// The error `parse_args` reports for `args` when `-c test.toml` holds `text`.
+fn merge_error(args: &[&str], text: &str) -> String {
+    match parse_flags(args) {
+        Ok(ParsedFlags::Settings(flags)) => match flags.apply(from_file(text)) {
+            Ok(config) => panic!("expected {args:?} over {text:?} to be refused, got {config:?}"),
+            Err(error) => error.to_string(),
+        },
         Ok(_) => panic!("expected settings for {args:?}"),
         Err(error) => panic!("expected {args:?} to parse, got {error}"),
     }
