@@ -35,6 +35,7 @@ pub(super) struct ConfigFile {
     snapshot: Option<SnapshotSection>,
     ssl: Option<SslSection>,
     journal: Option<JournalSection>,
+    resp: Option<RespSection>,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +94,13 @@ struct JournalSection {
     fsync: Option<String>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(expecting = "a [resp] table")]
+struct RespSection {
+    port: Option<u16>,
+    tls_port: Option<u16>,
+}
+
 /// Parses the text of the configuration file `path` into a `Config` holding the file's
 /// settings over the defaults. Unknown keys are logged and otherwise ignored.
 pub(super) fn config_from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
@@ -107,7 +115,8 @@ pub(super) fn config_from_toml(path: &Path, text: &str) -> Result<Config, Config
             path.display()
         );
     }
-    Ok(Config {
+    let resp = file.resp.unwrap_or_default();
+    let config = Config {
         host: file.server.host,
         port: file.server.port,
         noart: file.server.noart.unwrap_or(false),
@@ -117,9 +126,13 @@ pub(super) fn config_from_toml(path: &Path, text: &str) -> Result<Config, Config
         snapshot: snapshot_setting(file.snapshot)?,
         journal: journal_setting(file.journal)?,
         tls: file.ssl.map(tls_setting),
+        resp_port: resp.port,
+        resp_tls_port: resp.tls_port,
         config_file: Some(path.to_owned()),
         ..Config::default()
-    })
+    };
+    check_resp_listeners(&config)?;
+    Ok(config)
 }
 
 /// `server.maxclient`, or `server.maxcon` as skyd's template spells it; one of them at most.
@@ -210,6 +223,19 @@ fn journal_setting(section: Option<JournalSection>) -> Result<Option<JournalFsyn
         })?,
     };
     Ok(section.enabled.unwrap_or(false).then_some(fsync))
+}
+
+/// The RESP listeners against the file's own `[ssl]`: a TLS port needs it, and TLS-only leaves
+/// no room for a plain-text port.
+fn check_resp_listeners(config: &Config) -> Result<(), ConfigError> {
+    let refusal = match &config.tls {
+        None if config.resp_tls_port.is_some() => "`resp.tls_port` needs an [ssl] section",
+        Some(tls) if tls.only && config.resp_port.is_some() => {
+            "`resp.port` serves plain text, which `ssl.only` turns off; use `resp.tls_port`"
+        }
+        _ => return Ok(()),
+    };
+    Err(ConfigError::FileValue(refusal.to_owned()))
 }
 
 /// skyd made any `only` key mean TLS-only, even `only = false`; here the value counts.

@@ -21,7 +21,7 @@ use super::{
 
 /// Flags that a configuration file can also set; with `-c`, each one given is logged as an
 /// override. Long names, in the order they are reported.
-const FILE_OVERRIDABLE_FLAGS: [&str; 15] = [
+const FILE_OVERRIDABLE_FLAGS: [&str; 17] = [
     "host",
     "port",
     "noart",
@@ -37,6 +37,8 @@ const FILE_OVERRIDABLE_FLAGS: [&str; 15] = [
     "sslchain",
     "sslonly",
     "sslport",
+    "resp-port",
+    "resp-tls-port",
 ];
 
 /// Settings only flags can change; they still mean "not the default settings".
@@ -56,7 +58,8 @@ otherwise).";
 Flags override the values of a configuration file given with -c; a setting
 that no flag names keeps the file's value, or the default when there is no
 file. --snapevery and --snapkeep go together, as do --sslkey and --sslchain.
---sslport needs TLS: --sslkey and --sslchain, or an [ssl] section.
+--sslport and --resp-tls-port need TLS: --sslkey and --sslchain, or an [ssl]
+section. --resp-port cannot go with TLS-only (--sslonly or [ssl] only).
 
 Configuration file (TOML: skyd 0.6's keys, and Stratus's own):
     [server]    host, port (both required), noart, maxclient (or maxcon)
@@ -67,6 +70,8 @@ Configuration file (TOML: skyd 0.6's keys, and Stratus's own):
     [ssl]       key, chain, port (all required), only (default false)
     [journal]   enabled (default false), fsync (always, everysec or no;
                 default everysec)
+    [resp]      port, tls_port (default: no RESP listener; tls_port needs
+                [ssl], port cannot go with [ssl] only = true)
 Unknown keys are ignored with a warning.
 
 TLS settings are validated, but Stratus does not serve TLS and refuses to
@@ -210,6 +215,20 @@ fn options() -> Options {
         ),
         "PORT",
     );
+    opts.optopt(
+        "",
+        "resp-port",
+        "Also serve RESP2 (the Redis protocol) in plain text on this TCP port, 0 for any free \
+         port (default: off)",
+        "PORT",
+    );
+    opts.optopt(
+        "",
+        "resp-tls-port",
+        "Also serve RESP2 over TLS on this port, 0 for any free port (default: off); needs \
+         TLS",
+        "PORT",
+    );
     opts.optflag("", "help", "Print this help and exit");
     opts.optflag("", "version", "Print the version and exit");
     opts
@@ -234,6 +253,8 @@ pub(super) struct Flags {
     stop_write_on_fail: Option<bool>,
     tls: Option<TlsFlags>,
     tls_port: Option<u16>,
+    resp_port: Option<u16>,
+    resp_tls_port: Option<u16>,
     data_dir: Option<PathBuf>,
     max_query_bytes: Option<usize>,
     max_client_memory: Option<usize>,
@@ -338,6 +359,18 @@ fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
         JournalFsync::from_word,
     )?;
     let tls_port = parse_flag(matches, "sslport", "an unsigned 16-bit integer", parse_port)?;
+    let resp_port = parse_flag(
+        matches,
+        "resp-port",
+        "an unsigned 16-bit integer",
+        parse_port,
+    )?;
+    let resp_tls_port = parse_flag(
+        matches,
+        "resp-tls-port",
+        "an unsigned 16-bit integer",
+        parse_port,
+    )?;
     let restore = parse_flag(matches, "restore", "the name of a snapshot", non_empty_path)?;
 
     let file_overrides: Vec<&'static str> = FILE_OVERRIDABLE_FLAGS
@@ -359,6 +392,8 @@ fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
         stop_write_on_fail,
         tls,
         tls_port,
+        resp_port,
+        resp_tls_port,
         data_dir,
         max_query_bytes,
         max_client_memory,
@@ -512,6 +547,7 @@ impl Flags {
             config.snapshot,
         );
         config.tls = lay_tls(self.tls.as_ref(), self.tls_port, config.tls)?;
+        self.lay_resp(&mut config)?;
         if let Some(data_dir) = &self.data_dir {
             config.data_dir.clone_from(data_dir);
         }
@@ -523,6 +559,32 @@ impl Flags {
         }
         config.restore.clone_from(&self.restore);
         Ok(config)
+    }
+
+    /// The RESP ports over the lower layer's, once TLS is settled: a TLS port needs TLS, and
+    /// TLS-only leaves no room for a plain-text port.
+    fn lay_resp(&self, config: &mut Config) -> Result<(), ConfigError> {
+        if self.resp_port.is_some() {
+            config.resp_port = self.resp_port;
+        }
+        if self.resp_tls_port.is_some() {
+            if config.tls.is_none() {
+                return Err(needs_tls("resp-tls-port"));
+            }
+            config.resp_tls_port = self.resp_tls_port;
+        }
+        let tls_only = config.tls.as_ref().is_some_and(|tls| tls.only);
+        if tls_only && config.resp_port.is_some() {
+            // A file is checked on its own, so here at least one side came from a flag.
+            let text = if self.resp_port.is_some() {
+                "--resp-port serves plain text, which --sslonly turns off; use --resp-tls-port"
+            } else {
+                "`resp.port` in the configuration file serves plain text, which --sslonly turns \
+                 off; use `resp.tls_port` or --resp-tls-port"
+            };
+            return Err(ConfigError::Argument(text.to_owned()));
+        }
+        Ok(())
     }
 
     /// Logs each flag that overrides the file, or that the defaults are used unchanged.

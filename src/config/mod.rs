@@ -75,6 +75,12 @@ pub struct Config {
     pub journal: Option<JournalFsync>,
     /// Validated but not served: the server decides what to do with it.
     pub tls: Option<TlsConfig>,
+    /// A plain-text RESP2 (Redis protocol) listener on this port, 0 for any free port; `None`
+    /// serves no RESP. Always `None` when TLS is configured TLS-only.
+    pub resp_port: Option<u16>,
+    /// A RESP2 listener over TLS on this port, 0 for any free port; `None` for none. Only
+    /// `Some` when `tls` is.
+    pub resp_tls_port: Option<u16>,
     /// Snapshot to restore at startup, relative to `<data_dir>/snapshots`.
     pub restore: Option<PathBuf>,
     /// The file the settings were read from, if any.
@@ -145,6 +151,10 @@ pub struct TlsConfig {
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per process and unpacked at once; a Box would only add an allocation"
+)]
 pub enum Invocation {
     Run(Config),
     /// `--help`: the full text to print.
@@ -200,6 +210,8 @@ impl Default for Config {
             snapshot: None,
             journal: None,
             tls: None,
+            resp_port: None,
+            resp_tls_port: None,
             restore: None,
             config_file: None,
         }

@@ -17,6 +17,8 @@ fn defaults_without_flags() {
         snapshot: None,
         journal: None,
         tls: None,
+        resp_port: None,
+        resp_tls_port: None,
         restore: None,
         config_file: None,
     };
@@ -70,6 +72,8 @@ fn every_flag_in_long_form() {
                 port: 2004,
                 only: true,
             }),
+            resp_port: None,
+            resp_tls_port: None,
             restore: Some(PathBuf::from("2026-01-01.snapshot")),
             config_file: None,
         }

@@ -64,6 +64,8 @@ port = 3000
                 port: 3000,
                 only: true,
             }),
+            resp_port: None,
+            resp_tls_port: None,
             restore: Some(PathBuf::from("old.snapshot")),
             config_file: Some(PathBuf::from("test.toml")),
         }
