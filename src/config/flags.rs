@@ -244,22 +244,23 @@ pub(super) enum ParsedFlags {
 /// What the flags say, validated on their own; `None` means "not given, keep the lower layer".
 #[derive(Debug)]
 pub(super) struct Flags {
-    host: Option<IpAddr>,
     port: Option<u16>,
-    noart: bool,
+    host: Option<IpAddr>,
     maxcon: Option<usize>,
     bgsave: Option<BgsaveFlag>,
     snapshot: Option<SnapshotFlags>,
-    stop_write_on_fail: Option<bool>,
     tls: Option<TlsFlags>,
-    tls_port: Option<u16>,
-    resp_port: Option<u16>,
-    resp_tls_port: Option<u16>,
+    stop_write_on_fail: Option<bool>,
     data_dir: Option<PathBuf>,
     max_query_bytes: Option<usize>,
     max_client_memory: Option<usize>,
     journal: Option<JournalFsync>,
+    /// `--sslport`.
+    tls_port: Option<u16>,
+    resp_port: Option<u16>,
+    resp_tls_port: Option<u16>,
     restore: Option<PathBuf>,
+    noart: bool,
     pub(super) config_file: Option<PathBuf>,
     /// Long names of the given flags that a configuration file could also set.
     file_overrides: Vec<&'static str>,
@@ -322,57 +323,9 @@ fn upgrade_unsupported() -> ConfigError {
 }
 
 /// Checks each flag's value in skyd's order, so the first error reported is skyd's: port, host,
-/// maxcon, BGSAVE, snapshots, TLS; then the flags skyd did not have.
+/// maxcon, BGSAVE, snapshots, TLS; then the flags skyd did not have. The fields below are
+/// evaluated in the order they are written, which is that order.
 fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
-    let port = parse_flag(matches, "port", "an unsigned 16-bit integer", parse_port)?;
-    let host = parse_flag(matches, "host", "a valid IPv4 or IPv6 address", |text| {
-        text.parse::<IpAddr>().ok()
-    })?;
-    let maxcon = parse_flag(matches, "maxcon", "a valid positive integer", |text| {
-        text.parse::<usize>().ok().filter(|&count| count > 0)
-    })?;
-    let bgsave = validate_bgsave(matches)?;
-    let snapshot = validate_snapshot(matches)?;
-    let tls = validate_tls(matches)?;
-
-    let stop_write_on_fail =
-        parse_flag(matches, "stop-write-on-fail", "`true` or `false`", |text| {
-            text.parse::<bool>().ok()
-        })?;
-    let data_dir = parse_flag(matches, "data-dir", "a directory path", non_empty_path)?;
-    let max_query_bytes = parse_flag(
-        matches,
-        "max-query-size",
-        &format!("a size in bytes from 1 to {MAX_QUERY_BYTES_LIMIT}, {SUFFIX_TEXT}"),
-        |text| parse_size(text, MAX_QUERY_BYTES_LIMIT),
-    )?;
-    let max_client_memory = parse_flag(
-        matches,
-        "max-client-memory",
-        &format!("a positive size in bytes, {SUFFIX_TEXT}"),
-        |text| parse_size(text, usize::MAX),
-    )?;
-    let journal = parse_flag(
-        matches,
-        "journal",
-        JOURNAL_FSYNC_CHOICES,
-        JournalFsync::from_word,
-    )?;
-    let tls_port = parse_flag(matches, "sslport", "an unsigned 16-bit integer", parse_port)?;
-    let resp_port = parse_flag(
-        matches,
-        "resp-port",
-        "an unsigned 16-bit integer",
-        parse_port,
-    )?;
-    let resp_tls_port = parse_flag(
-        matches,
-        "resp-tls-port",
-        "an unsigned 16-bit integer",
-        parse_port,
-    )?;
-    let restore = parse_flag(matches, "restore", "the name of a snapshot", non_empty_path)?;
-
     let file_overrides: Vec<&'static str> = FILE_OVERRIDABLE_FLAGS
         .into_iter()
         .filter(|name| matches.opt_present(name))
@@ -381,24 +334,47 @@ fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
         || FLAG_ONLY_SETTINGS
             .iter()
             .any(|name| matches.opt_present(name));
-
     Ok(Flags {
-        host,
-        port,
+        port: port_flag(matches, "port")?,
+        host: parse_flag(matches, "host", "a valid IPv4 or IPv6 address", |text| {
+            text.parse::<IpAddr>().ok()
+        })?,
+        maxcon: parse_flag(matches, "maxcon", "a valid positive integer", |text| {
+            text.parse::<usize>().ok().filter(|&count| count > 0)
+        })?,
+        bgsave: validate_bgsave(matches)?,
+        snapshot: validate_snapshot(matches)?,
+        tls: validate_tls(matches)?,
+        stop_write_on_fail: parse_flag(
+            matches,
+            "stop-write-on-fail",
+            "`true` or `false`",
+            |text| text.parse::<bool>().ok(),
+        )?,
+        data_dir: parse_flag(matches, "data-dir", "a directory path", non_empty_path)?,
+        max_query_bytes: parse_flag(
+            matches,
+            "max-query-size",
+            &format!("a size in bytes from 1 to {MAX_QUERY_BYTES_LIMIT}, {SUFFIX_TEXT}"),
+            |text| parse_size(text, MAX_QUERY_BYTES_LIMIT),
+        )?,
+        max_client_memory: parse_flag(
+            matches,
+            "max-client-memory",
+            &format!("a positive size in bytes, {SUFFIX_TEXT}"),
+            |text| parse_size(text, usize::MAX),
+        )?,
+        journal: parse_flag(
+            matches,
+            "journal",
+            JOURNAL_FSYNC_CHOICES,
+            JournalFsync::from_word,
+        )?,
+        tls_port: port_flag(matches, "sslport")?,
+        resp_port: port_flag(matches, "resp-port")?,
+        resp_tls_port: port_flag(matches, "resp-tls-port")?,
+        restore: parse_flag(matches, "restore", "the name of a snapshot", non_empty_path)?,
         noart: matches.opt_present("noart"),
-        maxcon,
-        bgsave,
-        snapshot,
-        stop_write_on_fail,
-        tls,
-        tls_port,
-        resp_port,
-        resp_tls_port,
-        data_dir,
-        max_query_bytes,
-        max_client_memory,
-        journal,
-        restore,
         config_file: matches.opt_str("withconfig").map(PathBuf::from),
         file_overrides,
         any_setting,
@@ -495,8 +471,11 @@ fn missing_partner(missing: &str, given: &str) -> ConfigError {
     ))
 }
 
-fn parse_port(text: &str) -> Option<u16> {
-    text.parse().ok()
+/// A TCP port flag, in skyd's words for `--port`.
+fn port_flag(matches: &Matches, name: &str) -> Result<Option<u16>, ConfigError> {
+    parse_flag(matches, name, "an unsigned 16-bit integer", |text| {
+        text.parse::<u16>().ok()
+    })
 }
 
 fn non_empty_path(text: &str) -> Option<PathBuf> {

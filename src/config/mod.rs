@@ -36,12 +36,11 @@ pub const DATA_DIR_DEFAULT: &str = "data";
 /// The default client memory budget is a quarter of physical memory but never more than this,
 /// so that on a large machine clients' buffers cannot crowd out the table by default.
 pub const MAX_CLIENT_MEMORY_CAP: usize = GIB;
+/// The fsync mode of a journal enabled in the file without naming one.
+pub const JOURNAL_FSYNC_DEFAULT: JournalFsync = JournalFsync::EverySec;
 
 /// Where Linux reports physical memory, as `MemTotal`.
 const MEMINFO_PATH: &str = "/proc/meminfo";
-
-/// The fsync mode of a journal enabled in the file without naming one.
-pub const JOURNAL_FSYNC_DEFAULT: JournalFsync = JournalFsync::EverySec;
 /// How error messages list the modes of [`JournalFsync`], after "Expected".
 const JOURNAL_FSYNC_CHOICES: &str = "always, everysec or no";
 
@@ -71,7 +70,7 @@ pub struct Config {
     pub bgsave: Option<Duration>,
     /// Periodic snapshots; `None` disables them.
     pub snapshot: Option<SnapshotConfig>,
-    /// The journal of writes and when it is fsynced; `None` keeps no journal (as skyd).
+    /// The journal of writes and when it is fsynced; `None` keeps no journal, as skyd kept none.
     pub journal: Option<JournalFsync>,
     /// Validated but not served: the server decides what to do with it.
     pub tls: Option<TlsConfig>,
@@ -101,11 +100,11 @@ pub struct SnapshotConfig {
 /// `appendfsync` choices).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JournalFsync {
-    /// Before the replies to the writes it holds are sent.
+    /// fsync before sending the replies to the writes it holds.
     Always,
-    /// About once a second, so a crash may lose the last second of acknowledged writes.
+    /// fsync about once a second, so a crash may lose the last second of acknowledged writes.
     EverySec,
-    /// Never: the operating system writes the journal out when it chooses.
+    /// Never fsync: the operating system writes the journal out when it chooses.
     No,
 }
 
