@@ -1,7 +1,7 @@
-//! The TOML configuration file: its sections as serde types, the checks skyd made on their
-//! values, and one-line descriptions of TOML errors with their line and column. A file is
-//! checked on its own, before any flag is laid over it; unknown keys are warned about and
-//! otherwise ignored, as skyd ignored them.
+//! The TOML configuration file: skyd's sections and Stratus's own as serde types, the checks on
+//! their values (skyd's texts for skyd's keys), and one-line descriptions of TOML errors with
+//! their line and column. A file is checked on its own, before any flag is laid over it;
+//! unknown keys are warned about and otherwise ignored, as skyd ignored them.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -25,7 +25,8 @@ pub(super) fn read_config_file(path: &Path) -> Result<Config, ConfigError> {
     config_from_toml(path, &text)
 }
 
-/// The layout of a skyd 0.6 configuration file. Optional keys are `Option` so that defaults
+/// The layout of a skyd 0.6 configuration file, plus `[journal]`, `[resp]` and
+/// `server.max_client_memory`. Optional keys are `Option` so that defaults
 /// are applied in one place, [`config_from_toml`].
 #[derive(Deserialize)]
 #[serde(expecting = "a TOML document with a [server] table")]
