@@ -6,26 +6,26 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::Arc;
 
+use super::bytes::Buffer;
 use crate::protocol::write::Sink;
 
 /// Input buffer size for a new connection, and what an emptied large buffer shrinks back to.
 const INPUT_INITIAL_BYTES: usize = 16 * 1024;
+/// An emptied input buffer larger than this shrinks back to [`INPUT_INITIAL_BYTES`].
+const INPUT_RETAIN_BYTES: usize = 4 * INPUT_INITIAL_BYTES;
 /// Below this much free space the input buffer is compacted or grown before a read.
 const INPUT_MIN_READ_BYTES: usize = 4 * 1024;
-/// The input buffer grows by a quarter of its size (at least [`INPUT_MIN_READ_BYTES`]).
-const INPUT_GROWTH_DIVISOR: usize = 4;
 /// An emptied output buffer larger than this is given back to the allocator.
 const OUTPUT_RETAIN_BYTES: usize = 1024 * 1024;
 /// What an output buffer larger than [`OUTPUT_RETAIN_BYTES`] shrinks back to once emptied.
 const OUTPUT_SHRUNK_BYTES: usize = 16 * 1024;
 
-/// Received bytes not yet executed: `bytes[start..end]`. The vector is kept fully initialised
-/// (its length is its capacity) so reads need no zeroing.
+/// Received bytes not yet executed: the buffer's bytes in use from `start` on. Its spare room
+/// is always initialised, so reads need no zeroing.
 #[derive(Debug, Default)]
 pub struct InputBuffer {
-    bytes: Vec<u8>,
+    bytes: Buffer,
     start: usize,
-    end: usize,
 }
 
 /// What one read into an [`InputBuffer`] did.
@@ -38,47 +38,45 @@ pub struct Read {
 
 impl InputBuffer {
     pub fn pending(&self) -> &[u8] {
-        &self.bytes[self.start..self.end]
+        &self.bytes.as_slice()[self.start..]
     }
 
     /// The memory the buffer holds.
     pub fn held_bytes(&self) -> usize {
-        self.bytes.len()
+        self.bytes.capacity()
     }
 
-    /// Drops the first `count` pending bytes (an executed request).
+    /// Drops the first `count` pending bytes (an executed request); an emptied buffer that a
+    /// large request grew goes back to its initial size.
     pub fn consume(&mut self, count: usize) {
         self.start += count;
-        if self.start == self.end {
+        if self.start == self.bytes.len() {
             self.start = 0;
-            self.end = 0;
-            if self.bytes.len() > 4 * INPUT_INITIAL_BYTES {
-                self.bytes.truncate(INPUT_INITIAL_BYTES);
-                self.bytes.shrink_to_fit();
+            self.bytes.clear();
+            if self.bytes.capacity() > INPUT_RETAIN_BYTES {
+                self.bytes.set_capacity(INPUT_INITIAL_BYTES);
             }
         }
     }
 
     /// One `read` into the free space, made at least [`INPUT_MIN_READ_BYTES`] large first by
-    /// moving pending bytes to the front or by growing the buffer by a quarter: a request of
-    /// N bytes never costs more than about 1.25 N (doubling could leave 2 N behind).
+    /// moving pending bytes to the front or by growing the buffer (see [`Buffer`]: a request
+    /// of N bytes never costs much more than 1.25 N).
     pub fn read_from(&mut self, source: &mut impl io::Read) -> io::Result<Read> {
-        if self.bytes.len() - self.end < INPUT_MIN_READ_BYTES {
-            if self.start > 0 {
-                self.bytes.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            }
-            if self.bytes.len() - self.end < INPUT_MIN_READ_BYTES {
-                let len = self.bytes.len();
-                let grown = (len + (len / INPUT_GROWTH_DIVISOR).max(INPUT_MIN_READ_BYTES))
-                    .max(INPUT_INITIAL_BYTES);
-                self.bytes.resize(grown, 0);
-            }
+        let len = self.bytes.len();
+        if self.bytes.capacity() - len < INPUT_MIN_READ_BYTES && self.start > 0 {
+            self.bytes.all_mut().copy_within(self.start..len, 0);
+            self.bytes.set_len(len - self.start);
+            self.start = 0;
         }
-        let room = self.bytes.len() - self.end;
-        let bytes = source.read(&mut self.bytes[self.end..])?;
-        self.end += bytes;
+        let len = self.bytes.len();
+        let needed = (len + INPUT_MIN_READ_BYTES).max(INPUT_INITIAL_BYTES);
+        if needed > self.bytes.capacity() {
+            self.bytes.grow_to_fit(needed);
+        }
+        let room = self.bytes.capacity() - len;
+        let bytes = source.read(&mut self.bytes.all_mut()[len..])?;
+        self.bytes.set_len(len + bytes);
         Ok(Read { bytes, room })
     }
 }
@@ -91,14 +89,14 @@ pub struct Mark(u64);
 /// from the table, queued without a copy).
 #[derive(Debug)]
 enum Chunk {
-    Owned(Vec<u8>),
+    Owned(Buffer),
     Shared(Arc<[u8]>),
 }
 
 impl Chunk {
     fn bytes(&self) -> &[u8] {
         match self {
-            Chunk::Owned(bytes) => bytes,
+            Chunk::Owned(bytes) => bytes.as_slice(),
             Chunk::Shared(value) => value,
         }
     }
@@ -114,7 +112,7 @@ impl Chunk {
 #[derive(Debug, Default)]
 pub struct Output {
     queue: VecDeque<Chunk>,
-    tail: Vec<u8>,
+    tail: Buffer,
     /// Bytes of the front chunk (the tail, if the queue is empty) already written.
     sent: usize,
     /// Bytes queued and bytes written since the connection opened.
@@ -170,7 +168,7 @@ impl Output {
         while self.written < end {
             let front = match self.queue.front() {
                 Some(chunk) => chunk.bytes(),
-                None => &self.tail,
+                None => self.tail.as_slice(),
             };
             let front_len = front.len();
             let allowed = (front_len - self.sent).min((end - self.written) as usize);
@@ -200,7 +198,7 @@ impl Output {
             None => {
                 self.tail.clear();
                 if self.tail.capacity() > OUTPUT_RETAIN_BYTES {
-                    self.tail.shrink_to(OUTPUT_SHRUNK_BYTES);
+                    self.tail.set_capacity(OUTPUT_SHRUNK_BYTES);
                 }
             }
         }
@@ -255,13 +253,13 @@ impl Sink for Output {
 mod tests {
     use super::*;
 
-    /// A sink that takes at most `room` bytes, then would block.
-    struct Sink {
+    /// A socket that takes at most `room` bytes, then would block.
+    struct Socket {
         taken: Vec<u8>,
         room: usize,
     }
 
-    impl io::Write for Sink {
+    impl io::Write for Socket {
         fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
             if self.room == 0 {
                 return Err(io::ErrorKind::WouldBlock.into());
@@ -280,7 +278,7 @@ mod tests {
     #[test]
     fn held_output_waits_and_what_was_sent_stays_sent() {
         let mut output = Output::default();
-        let mut sink = Sink {
+        let mut sink = Socket {
             taken: Vec::new(),
             room: 3,
         };
@@ -303,5 +301,35 @@ mod tests {
         output.hold_from(Mark(13));
         output.write_to(&mut sink).unwrap();
         assert_eq!(output.backlog(), 1);
+    }
+
+    #[test]
+    fn a_shared_value_is_sent_in_place_and_counted_once() {
+        let value: Arc<[u8]> = Arc::from(vec![b'v'; 1000]);
+        let mut output = Output::default();
+        output.set_room(10_000);
+        for _ in 0..3 {
+            output.put(b"+1000\n");
+            output.put_shared(&value);
+            output.put_byte(b'\n');
+        }
+        assert_eq!(output.backlog(), 3 * 1007);
+        assert_eq!(output.room(), 10_000 - 3 * 1007);
+        let owned = output.held_bytes() - 1000;
+        assert!(
+            owned < 1000,
+            "the value is counted once: {owned} other bytes"
+        );
+        let mut sink = Socket {
+            taken: Vec::new(),
+            room: 1500,
+        };
+        output.write_to(&mut sink).unwrap();
+        sink.room = usize::MAX;
+        output.write_to(&mut sink).unwrap();
+        let one = [&b"+1000\n"[..], &[b'v'; 1000], b"\n"].concat();
+        assert_eq!(sink.taken, one.repeat(3));
+        assert_eq!((output.backlog(), output.shared_bytes), (0, 0));
+        assert!(output.shared.is_empty());
     }
 }

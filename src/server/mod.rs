@@ -9,6 +9,7 @@
 
 mod budget;
 mod buffers;
+mod bytes;
 mod codec;
 mod connection;
 mod dispatch;
@@ -46,8 +47,6 @@ const SIGNALS: Token = Token(1);
 /// Client `n` of the slab is `Token(FIRST_CLIENT + n)`.
 const FIRST_CLIENT: usize = 2;
 
-/// The client memory budget until the configuration names one.
-const CLIENT_MEMORY_LIMIT_DEFAULT: usize = 1 << 30;
 /// Readiness events taken from the kernel per `poll` call.
 const EVENTS_PER_POLL: usize = 1024;
 /// Pause before accepting again after `accept` failed for lack of descriptors or memory.
@@ -210,6 +209,7 @@ impl Server {
                 }
             );
         }
+        let client_memory = ClientMemory::new(config.max_client_memory);
         info!("{STARTED_ON}{SKYHASH_SCHEME}{bound}");
         Ok(Server {
             config,
@@ -221,7 +221,7 @@ impl Server {
             to_flush: Vec::new(),
             table,
             persistence,
-            client_memory: ClientMemory::new(CLIENT_MEMORY_LIMIT_DEFAULT),
+            client_memory,
             timers,
             accepting: Accepting::Yes,
             phase: Phase::Serving,
