@@ -22,5 +22,6 @@ pub mod persist;
 pub mod properties;
 pub mod protocol;
 pub mod server;
+pub mod sink;
 pub mod table;
 pub mod utc;

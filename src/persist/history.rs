@@ -48,17 +48,22 @@ pub struct Counts {
     pub failed: u64,
 }
 
-/// The saves of one kind of file: how many went well and badly, and the last one.
+/// The saves of one kind of file: how many went well and badly, the last one, and when the
+/// last good one ended.
 #[derive(Debug, Default)]
 pub struct History {
     pub counts: Counts,
     pub last: Option<SaveRecord>,
+    pub last_success: Option<SystemTime>,
 }
 
 impl History {
     pub(super) fn record(&mut self, record: SaveRecord) {
         match record.outcome {
-            Ok(()) => self.counts.succeeded += 1,
+            Ok(()) => {
+                self.counts.succeeded += 1;
+                self.last_success = Some(record.finished);
+            }
             Err(_) => self.counts.failed += 1,
         }
         self.last = Some(record);

@@ -11,8 +11,9 @@ use super::save::SaveError;
 /// A save the server asked for. `waiter` is the connection to answer when it is finished.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Job {
-    /// The periodic save of data.bin; skipped if nothing changed and the server is healthy.
-    Bgsave,
+    /// A save of data.bin, periodic (no waiter) or asked for by a client; skipped, and
+    /// answered as a success, if nothing changed and the server is healthy.
+    Bgsave { waiter: Option<usize> },
     /// A timestamped snapshot from the snapshot timer.
     PeriodicSnapshot,
     /// `MKSNAP`: a timestamped snapshot on request.
@@ -24,17 +25,24 @@ pub enum Job {
 impl Job {
     pub fn waiter(&self) -> Option<usize> {
         match self {
-            Job::RequestedSnapshot { waiter } | Job::NamedSnapshot { waiter, .. } => *waiter,
-            Job::Bgsave | Job::PeriodicSnapshot => None,
+            Job::Bgsave { waiter }
+            | Job::RequestedSnapshot { waiter }
+            | Job::NamedSnapshot { waiter, .. } => *waiter,
+            Job::PeriodicSnapshot => None,
         }
     }
 
     pub(super) fn waiter_mut(&mut self) -> Option<&mut Option<usize>> {
         match self {
-            Job::RequestedSnapshot { waiter } | Job::NamedSnapshot { waiter, .. } => Some(waiter),
-            Job::Bgsave | Job::PeriodicSnapshot => None,
+            Job::Bgsave { waiter }
+            | Job::RequestedSnapshot { waiter }
+            | Job::NamedSnapshot { waiter, .. } => Some(waiter),
+            Job::PeriodicSnapshot => None,
         }
     }
+
+    /// The periodic BGSAVE: queued at most once.
+    pub const PERIODIC_BGSAVE: Job = Job::Bgsave { waiter: None };
 
     pub(super) fn is_timestamped_snapshot(&self) -> bool {
         matches!(self, Job::PeriodicSnapshot | Job::RequestedSnapshot { .. })
@@ -44,7 +52,7 @@ impl Job {
     /// is set, MKSNAP never (as in skyd 0.6.4).
     pub(super) fn affects_health(&self, failsafe: bool) -> bool {
         match self {
-            Job::Bgsave => true,
+            Job::Bgsave { .. } => true,
             Job::PeriodicSnapshot => failsafe,
             Job::RequestedSnapshot { .. } | Job::NamedSnapshot { .. } => false,
         }
@@ -54,7 +62,7 @@ impl Job {
 impl fmt::Display for Job {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Job::Bgsave => f.write_str("BGSAVE"),
+            Job::Bgsave { .. } => f.write_str("BGSAVE"),
             Job::PeriodicSnapshot => f.write_str("periodic snapshot"),
             Job::RequestedSnapshot { .. } => f.write_str("MKSNAP"),
             Job::NamedSnapshot { name, .. } => write!(f, "MKSNAP {name}"),

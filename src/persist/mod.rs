@@ -130,11 +130,14 @@ impl Persistence {
     /// queued is not queued twice; a MKSNAP may be refused (see [`Refusal`]).
     pub fn request(&mut self, job: Job) -> Result<(), Refusal> {
         match &job {
-            Job::Bgsave | Job::PeriodicSnapshot => {
+            Job::PeriodicSnapshot | &Job::PERIODIC_BGSAVE => {
                 if self.queue.contains(&job) {
                     return Ok(());
                 }
             }
+            // A BGSAVE someone waits for is queued even behind another one: it must save what
+            // the table holds when it was asked for.
+            Job::Bgsave { waiter: Some(_) } => {}
             Job::RequestedSnapshot { .. } => {
                 if self.snapshots.is_none() {
                     return Err(Refusal::Disabled);
@@ -204,11 +207,14 @@ impl Persistence {
     fn start(&mut self, job: Job, table: &Table) -> Option<JobResult> {
         let started = Instant::now();
         let (target, install) = match &job {
-            Job::Bgsave if !self.needs_save(table) => {
+            Job::Bgsave { waiter } if !self.needs_save(table) => {
                 debug!("BGSAVE skipped: nothing changed since the last save");
-                return None;
+                return waiter.is_some().then_some(JobResult {
+                    job,
+                    succeeded: true,
+                });
             }
-            Job::Bgsave => (self.data_file.clone(), Install::Replace),
+            Job::Bgsave { .. } => (self.data_file.clone(), Install::Replace),
             Job::PeriodicSnapshot | Job::RequestedSnapshot { .. } => {
                 match self.next_timestamped_path() {
                     Ok(path) => (path, Install::Replace),
@@ -298,7 +304,9 @@ impl Persistence {
         };
         let running = self.running.take()?;
         match &outcome {
-            Ok(()) if running.job == Job::Bgsave => self.saved_changes = Some(running.changes),
+            Ok(()) if matches!(running.job, Job::Bgsave { .. }) => {
+                self.saved_changes = Some(running.changes)
+            }
             Ok(()) => {}
             Err(_) => {
                 // A child that was killed could not remove its temporary file.
@@ -460,7 +468,7 @@ fn apply_retention(snapshot_dir: &Path, keep: usize) {
 
 fn save_kind(job: &Job) -> SaveKind {
     match job {
-        Job::Bgsave => SaveKind::Bgsave,
+        Job::Bgsave { .. } => SaveKind::Bgsave,
         Job::PeriodicSnapshot | Job::RequestedSnapshot { .. } | Job::NamedSnapshot { .. } => {
             SaveKind::Snapshot
         }

@@ -7,37 +7,7 @@
 use std::sync::Arc;
 
 use super::ResponseCode;
-
-/// Where response bytes go: a plain `Vec<u8>`, or a connection's output, which can also queue
-/// a shared value without copying it and knows how much more it may take.
-pub trait Sink {
-    fn put(&mut self, bytes: &[u8]);
-
-    fn put_byte(&mut self, byte: u8) {
-        self.put(&[byte]);
-    }
-
-    /// Queues a shared value; a plain buffer copies it.
-    fn put_shared(&mut self, value: &Arc<[u8]>) {
-        self.put(value);
-    }
-
-    /// How many more bytes this output may hold before its client goes over the memory the
-    /// server allows for clients. An answer that cannot fit is refused before it is built.
-    fn room(&self) -> usize {
-        usize::MAX
-    }
-}
-
-impl Sink for Vec<u8> {
-    fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-
-    fn put_byte(&mut self, byte: u8) {
-        self.push(byte);
-    }
-}
+pub use crate::sink::Sink;
 
 /// Longest decimal rendering of a u64 (18446744073709551615).
 const U64_MAX_DIGITS: usize = 20;

@@ -13,6 +13,9 @@ mod bytes;
 mod codec;
 mod connection;
 mod dispatch;
+mod listeners;
+mod saves;
+mod shutdown;
 mod signals;
 mod status;
 mod timers;
@@ -24,28 +27,26 @@ use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use log::{debug, error, info, warn};
-use mio::net::TcpListener;
+use log::{debug, info, warn};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::config::Config;
-use crate::log_lines::{SHUTDOWN_SAVED, SKYHASH_SCHEME, STARTED_ON};
-use crate::persist::{Job, Persistence, StartupError, POISONED_RETRY_INTERVAL};
+use crate::persist::{Job, Persistence, StartupError};
 use crate::protocol::error_text;
 use crate::table::Table;
 use budget::ClientMemory;
-use codec::Codec;
 use connection::{Connection, Turn};
 use dispatch::Dispatch;
-use signals::{Signal, SignalSource};
+use listeners::{Accepted, Listeners, MAX_LISTENERS};
+use signals::SignalSource;
 use timers::{Timer, Timers};
-use transport::Transport;
 
-const LISTENER: Token = Token(0);
-const SIGNALS: Token = Token(1);
+const SIGNALS: Token = Token(0);
+/// Listener `i` is `Token(FIRST_LISTENER + i)`.
+const FIRST_LISTENER: usize = 1;
 /// Client `n` of the slab is `Token(FIRST_CLIENT + n)`.
-const FIRST_CLIENT: usize = 2;
+const FIRST_CLIENT: usize = FIRST_LISTENER + MAX_LISTENERS;
 
 /// Readiness events taken from the kernel per `poll` call.
 const EVENTS_PER_POLL: usize = 1024;
@@ -153,8 +154,8 @@ enum Phase {
 pub struct Server {
     config: Config,
     poll: Poll,
-    /// `None` once shutdown has closed it.
-    listener: Option<TcpListener>,
+    /// Closed (empty) once shutdown has begun.
+    listeners: Listeners,
     signals: SignalSource,
     connections: Slab<Connection>,
     /// Connections that yielded their turn with work left, to be driven again soon.
@@ -179,17 +180,11 @@ impl Server {
             Persistence::open(&config.data_dir, config.snapshot, config.restore.as_deref())
                 .map_err(ServerError::Persistence)?;
         let poll = Poll::new().map_err(ServerError::EventLoop)?;
-        let address = SocketAddr::new(config.host, config.port);
-        let mut listener =
-            TcpListener::bind(address).map_err(|source| ServerError::Bind { address, source })?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)
-            .map_err(ServerError::EventLoop)?;
+        let listeners = Listeners::bind(&config, poll.registry(), FIRST_LISTENER)?;
         let mut signals = SignalSource::new().map_err(ServerError::EventLoop)?;
         signals
             .register(poll.registry(), SIGNALS)
             .map_err(ServerError::EventLoop)?;
-        let bound = listener.local_addr().map_err(ServerError::EventLoop)?;
         let mut timers = Timers::default();
         match config.bgsave {
             Some(interval) => {
@@ -210,11 +205,11 @@ impl Server {
             );
         }
         let client_memory = ClientMemory::new(config.max_client_memory);
-        info!("{STARTED_ON}{SKYHASH_SCHEME}{bound}");
+        listeners.log_started();
         Ok(Server {
             config,
             poll,
-            listener: Some(listener),
+            listeners,
             signals,
             connections: Slab::new(),
             ready: VecDeque::new(),
@@ -244,8 +239,12 @@ impl Server {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_all(),
                     SIGNALS => self.handle_signals(),
+                    token if token.0 < FIRST_CLIENT => {
+                        if let Some(index) = self.listeners.index_of(token) {
+                            self.accept_from(index);
+                        }
+                    }
                     // A stale token (a connection closed earlier in this batch) finds no
                     // connection and is skipped in drive_connection.
                     Token(token) => {
@@ -273,8 +272,16 @@ impl Server {
         }
     }
 
-    /// Accepts until the backlog is empty, the connection limit is reached, or accept fails.
+    /// Accepts on every listener: after a pause, when their readiness events may be gone.
     fn accept_all(&mut self) {
+        for index in 0..self.listeners.len() {
+            self.accept_from(index);
+        }
+    }
+
+    /// Accepts on listener `index` until its backlog is empty, the connection limit is
+    /// reached, or accept fails.
+    fn accept_from(&mut self, index: usize) {
         while self.accepting == Accepting::Yes {
             if self.connections.len() >= self.config.maxcon {
                 self.accepting = Accepting::AtLimit;
@@ -284,11 +291,8 @@ impl Server {
                 );
                 return;
             }
-            let Some(listener) = &self.listener else {
-                return;
-            };
-            match listener.accept() {
-                Ok((stream, peer)) => self.add_connection(stream, peer),
+            match self.listeners.accept(index) {
+                Ok(accepted) => self.add_connection(accepted),
                 Err(error) if error.kind() == ErrorKind::WouldBlock => return,
                 Err(error)
                     if matches!(
@@ -310,14 +314,15 @@ impl Server {
         }
     }
 
-    fn add_connection(&mut self, mut stream: mio::net::TcpStream, peer: SocketAddr) {
-        if let Err(error) = stream.set_nodelay(true) {
+    fn add_connection(&mut self, mut accepted: Accepted) {
+        let peer = accepted.peer;
+        if let Err(error) = accepted.stream.set_nodelay(true) {
             debug!("{peer}: cannot disable Nagle's algorithm: {error}");
         }
         let entry = self.connections.vacant_entry();
         let token = Token(FIRST_CLIENT + entry.key());
         if let Err(error) = self.poll.registry().register(
-            &mut stream,
+            &mut accepted.stream,
             token,
             Interest::READABLE | Interest::WRITABLE,
         ) {
@@ -325,8 +330,8 @@ impl Server {
             return;
         }
         debug!("{peer}: connected");
-        let codec = Codec::Skyhash(codec::skyhash::Framing::new(self.config.max_query_bytes));
-        entry.insert(Connection::new(Transport::Plain(stream), peer, codec));
+        let (transport, peer, codec) = accepted.into_parts(self.config.max_query_bytes);
+        entry.insert(Connection::new(transport, peer, codec));
     }
 
     /// Lets one connection execute and read; closes it if it is broken. Its output is
@@ -452,167 +457,6 @@ impl Server {
         }
     }
 
-    fn handle_signals(&mut self) {
-        for signal in self.signals.pending() {
-            match signal {
-                Signal::Child => self.poll_jobs(),
-                Signal::Interrupt | Signal::Terminate => self.on_stop_signal(signal),
-            }
-        }
-    }
-
-    /// The first stop signal starts the shutdown; a later one skips the step that is waiting.
-    fn on_stop_signal(&mut self, signal: Signal) {
-        match self.phase {
-            Phase::Serving => {
-                info!("Received {signal}: shutting down");
-                self.begin_shutdown();
-            }
-            Phase::Draining => {
-                warn!(
-                    "Received {signal} again: closing {} remaining connection(s) now",
-                    self.connections.len()
-                );
-                self.close_all_connections();
-            }
-            Phase::WaitingForSave => {
-                warn!("Received {signal} again: stopping the running save");
-                self.persistence.kill_running_save();
-            }
-            Phase::RetryingFinalSave { attempts } => {
-                self.phase = Phase::Finished(Err(ServerError::ShutdownSaveAborted {
-                    data_file: self.persistence.data_file().display().to_string(),
-                    attempts,
-                }));
-            }
-            Phase::Finished(_) => {}
-        }
-    }
-
-    /// Stops accepting, then lets every connection answer what it has already received.
-    fn begin_shutdown(&mut self) {
-        self.phase = Phase::Draining;
-        self.timers.cancel(Timer::AcceptRetry);
-        self.timers.cancel(Timer::Bgsave);
-        self.timers.cancel(Timer::Snapshot);
-        if let Some(mut listener) = self.listener.take() {
-            if let Err(error) = self.poll.registry().deregister(&mut listener) {
-                debug!("deregistering the listener failed: {error}");
-            }
-        }
-        info!("Stopped accepting incoming connections");
-        self.timers
-            .set(Timer::ShutdownGrace, Instant::now() + SHUTDOWN_GRACE);
-        let keys: Vec<usize> = self.connections.iter().map(|(key, _)| key).collect();
-        for key in keys {
-            if let Some(connection) = self.connections.get_mut(key) {
-                connection.begin_draining();
-            }
-            self.drive_connection(key, Readiness::Resumed);
-        }
-    }
-
-    /// Moves the shutdown along once the step it waits for is done.
-    fn advance_shutdown(&mut self) {
-        if matches!(self.phase, Phase::Draining) && self.connections.is_empty() {
-            self.timers.cancel(Timer::ShutdownGrace);
-            self.persistence.drop_queued_jobs();
-            self.phase = Phase::WaitingForSave;
-            if self.persistence.is_saving() {
-                info!("Waiting for the running save to finish before the final save");
-            }
-        }
-        if matches!(self.phase, Phase::WaitingForSave) && !self.persistence.is_saving() {
-            self.final_save(0);
-        }
-    }
-
-    /// The shutdown save, in this process. Failure is retried with back-off until it succeeds
-    /// or a further signal gives up.
-    fn final_save(&mut self, failed_attempts: u32) {
-        info!(
-            "Saving {} keys to {} before exiting",
-            self.table.len(),
-            self.persistence.data_file().display()
-        );
-        match self.persistence.save_in_foreground(&self.table) {
-            Some(report) => {
-                info!("{SHUTDOWN_SAVED}{report}. Goodbye :)");
-                self.phase = Phase::Finished(Ok(()));
-            }
-            None => {
-                let attempts = failed_attempts + 1;
-                let delay = FINAL_SAVE_RETRY_FIRST
-                    .saturating_mul(1 << attempts.min(16).saturating_sub(1))
-                    .min(FINAL_SAVE_RETRY_MAX);
-                error!(
-                    "Retrying the shutdown save in {} s; send SIGINT or SIGTERM again to give up \
-                     and exit with the last good save in place",
-                    delay.as_secs()
-                );
-                self.timers
-                    .set(Timer::FinalSaveRetry, Instant::now() + delay);
-                self.phase = Phase::RetryingFinalSave { attempts };
-            }
-        }
-    }
-
-    /// A periodic timer fired: queue its job, start it if no other save is running, re-arm.
-    fn run_periodic(&mut self, job: Job) {
-        if !matches!(self.phase, Phase::Serving) {
-            return;
-        }
-        // A job of the same kind already waiting is not queued twice.
-        let _ = self.persistence.request(job);
-        self.poll_jobs();
-    }
-
-    /// Arms the BGSAVE and snapshot timers for their configured intervals, or, while the
-    /// server is poisoned and the job would clear the poison, for the retry interval if that
-    /// is sooner. A timer already due sooner is left alone.
-    fn schedule_periodic_saves(&mut self) {
-        let poisoned = self.persistence.is_poisoned();
-        let retry = |interval: Duration, clears_poison: bool| {
-            if poisoned && clears_poison {
-                interval.min(POISONED_RETRY_INTERVAL)
-            } else {
-                interval
-            }
-        };
-        if let Some(interval) = self.config.bgsave {
-            let at = deadline_after(retry(interval, true));
-            self.timers.set_no_later_than(Timer::Bgsave, at);
-        }
-        if let Some(snapshots) = self.config.snapshot {
-            let at = deadline_after(retry(snapshots.every, snapshots.failsafe));
-            self.timers.set_no_later_than(Timer::Snapshot, at);
-        }
-    }
-
-    /// Collects finished save jobs, answers the connections that waited for them, and starts
-    /// the next queued job.
-    fn poll_jobs(&mut self) {
-        for finished in self.persistence.poll(&self.table) {
-            let Some(key) = finished.job.waiter() else {
-                continue;
-            };
-            if let Some(connection) = self.connections.get_mut(key) {
-                connection.deliver(|out| dispatch::write_snapshot_result(finished.succeeded, out));
-                self.ready.push_back(key);
-                self.to_flush.push(key);
-            }
-        }
-        if self.persistence.is_saving() {
-            self.timers
-                .set_no_later_than(Timer::ReapCheck, Instant::now() + REAP_CHECK_INTERVAL);
-        } else {
-            self.timers.cancel(Timer::ReapCheck);
-        }
-        if matches!(self.phase, Phase::Serving) {
-            self.schedule_periodic_saves();
-        }
-    }
-
     fn close_all_connections(&mut self) {
         let keys: Vec<usize> = self.connections.iter().map(|(key, _)| key).collect();
         for key in keys {
@@ -639,7 +483,7 @@ impl Server {
                         self.close_all_connections();
                     }
                 }
-                Timer::Bgsave => self.run_periodic(Job::Bgsave),
+                Timer::Bgsave => self.run_periodic(Job::PERIODIC_BGSAVE),
                 Timer::Snapshot => self.run_periodic(Job::PeriodicSnapshot),
                 Timer::ReapCheck => self.poll_jobs(),
                 Timer::FinalSaveRetry => {
