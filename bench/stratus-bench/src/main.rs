@@ -2,7 +2,8 @@
 //! This file only reads the command line, runs the mode and maps the outcome to an exit status
 //! (0 all good, 1 a failed or erroneous run, 2 a bad command line). Modules: `options`,
 //! `workload` (requests, accepted replies), `client` + `wire` + `saver` (the mio load engine),
-//! `persistence` + `blocking`, `protocol` + `skyhash` + `resp` (wire formats), `report`.
+//! `persistence` + `blocking`, `protocol` + `resp` (wire formats; Skyhash replies are parsed by
+//! the server library's `stratus::protocol::reply`), `report`.
 
 mod blocking;
 mod client;
@@ -12,7 +13,6 @@ mod protocol;
 mod report;
 mod resp;
 mod saver;
-mod skyhash;
 mod wire;
 mod workload;
 

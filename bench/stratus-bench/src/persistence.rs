@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use stratus::protocol::reply::{self, Element};
 
 use crate::blocking::{BlockingClient, ClientError};
 use crate::options::PersistenceOptions;
@@ -26,7 +27,6 @@ use crate::protocol::{quote, Protocol};
 use crate::report;
 use crate::resp;
 use crate::saver::info_field;
-use crate::skyhash::{self, Element};
 use crate::workload::{key_bytes, SplitMix64};
 
 /// What one server measured in one round.
@@ -1006,8 +1006,8 @@ fn redis_shutdown(client: &mut BlockingClient) {
 }
 
 /// A Skyhash reply holding one unsigned integer (DBSIZE, USET).
-fn skyhash_unsigned(reply: &[u8]) -> Option<u64> {
-    match skyhash::parse_reply(reply) {
+fn skyhash_unsigned(bytes: &[u8]) -> Option<u64> {
+    match reply::parse(bytes) {
         Ok(Some((reply, _))) => match reply.single() {
             Some(Element::Unsigned(value)) => Some(*value),
             _ => None,
@@ -1025,8 +1025,8 @@ fn resp_integer(reply: &[u8]) -> Option<u64> {
 }
 
 /// The `name=value` strings of SYS INFO persistence.
-fn sys_info_lines(reply: &[u8]) -> Option<Vec<String>> {
-    let (reply, _) = skyhash::parse_reply(reply).ok()??;
+fn sys_info_lines(bytes: &[u8]) -> Option<Vec<String>> {
+    let (reply, _) = reply::parse(bytes).ok()??;
     match reply.single()? {
         Element::FlatArray(lines) => Some(
             lines

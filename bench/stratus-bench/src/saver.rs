@@ -10,11 +10,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use stratus::protocol::error_text;
+use stratus::protocol::reply::{self, Element};
+use stratus::protocol::{error_text, ResponseCode};
 
 use crate::protocol::{quote, MalformedReply, Protocol};
 use crate::resp;
-use crate::skyhash::{self, Element};
 use crate::wire::{ReadEnd, Wire};
 
 /// How often Redis is asked whether its BGSAVE is over: short against a save, long enough
@@ -260,19 +260,27 @@ impl Saver {
         };
         match self.protocol {
             Protocol::Skyhash => {
-                let Some((reply, len)) = skyhash::parse_reply(buf).map_err(malformed)? else {
+                let Some((reply, len)) =
+                    reply::parse(buf).map_err(|error| malformed(error.into()))?
+                else {
                     return Ok(None);
                 };
                 let verdict = match reply.single() {
-                    Some(Element::Code(b"0")) => Verdict::Finished { ok: true },
-                    Some(Element::Code(b"5")) => Verdict::Finished { ok: false },
-                    Some(Element::Code(text)) if *text == error_text::SNAPSHOT_BUSY.as_bytes() => {
+                    Some(&Element::Code(code)) if code == ResponseCode::Okay as u8 => {
+                        Verdict::Finished { ok: true }
+                    }
+                    Some(&Element::Code(code)) if code == ResponseCode::ServerError as u8 => {
+                        Verdict::Finished { ok: false }
+                    }
+                    Some(Element::ErrorText(text))
+                        if *text == error_text::SNAPSHOT_BUSY.as_bytes() =>
+                    {
                         Verdict::Retry {
                             after: BUSY_RETRY,
                             next: Request::Mksnap,
                         }
                     }
-                    Some(Element::Code(text))
+                    Some(Element::ErrorText(text))
                         if *text == error_text::SNAPSHOT_DISABLED.as_bytes() =>
                     {
                         return Err(SaverError::SnapshotsDisabled)
