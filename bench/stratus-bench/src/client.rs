@@ -96,6 +96,45 @@ pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, LoadError> {
         .ok_or(LoadError::NoAddress { target })
 }
 
+/// The progress line on stderr, redrawn every [`PROGRESS_INTERVAL`] when stderr is a
+/// terminal; a full run takes minutes.
+struct Progress {
+    /// When to redraw; `None` when stderr is not a terminal.
+    next: Option<Instant>,
+    /// The time and settled count of the previous line, for the rate since then.
+    mark: (Instant, u64),
+}
+
+impl Progress {
+    fn new(started: Instant) -> Progress {
+        Progress {
+            next: io::stderr()
+                .is_terminal()
+                .then_some(started + PROGRESS_INTERVAL),
+            mark: (started, 0),
+        }
+    }
+
+    fn show(&mut self, now: Instant, name: &str, settled: u64, total: u64) {
+        if self.next.is_none_or(|next| now < next) {
+            return;
+        }
+        let (mark_time, mark_settled) = self.mark;
+        let rate = (settled - mark_settled) as f64 / now.duration_since(mark_time).as_secs_f64();
+        eprint!("\r{name}: {settled} of {total} requests, {rate:.0} requests/s   ");
+        self.mark = (now, settled);
+        self.next = Some(now + PROGRESS_INTERVAL);
+    }
+
+    /// Erases the progress line so the result line starts clean.
+    fn clear(&self) {
+        if self.next.is_some() {
+            eprint!("\r\x1b[K");
+            let _ = io::stderr().flush();
+        }
+    }
+}
+
 /// One connection of the test.
 struct Client {
     wire: Wire,
@@ -190,7 +229,6 @@ pub fn run_test(
 impl Engine<'_> {
     fn run(mut self) -> Result<TestOutcome, LoadError> {
         let name = self.kind.name(self.protocol);
-        let progress = io::stderr().is_terminal();
         let mut events = Events::with_capacity(1024);
         let started = Instant::now();
         for id in 0..self.clients.len() {
@@ -199,46 +237,19 @@ impl Engine<'_> {
         if let Some(saver) = &mut self.saver {
             saver.on_timer(started).map_err(LoadError::Saves)?;
         }
-        let mut next_progress = started + PROGRESS_INTERVAL;
-        let mut progress_mark = (started, 0u64);
+        let mut progress = Progress::new(started);
         let mut last_activity = started;
-        let mut stopped = None;
-        while self.settled() < self.total {
-            if !self.clients.iter().any(|client| client.open) {
-                stopped = Some("every connection was closed".to_owned());
-                break;
+        let stopped = loop {
+            if self.settled() >= self.total {
+                break None;
             }
-            let now = Instant::now();
-            if now.duration_since(last_activity) >= STALL_TIMEOUT {
-                stopped = Some(format!("no reply for {} s", STALL_TIMEOUT.as_secs()));
-                break;
+            if let Some(reason) = self.reason_to_stop(last_activity) {
+                break Some(reason);
             }
-            let mut deadline = last_activity + STALL_TIMEOUT;
-            if progress {
-                deadline = deadline.min(next_progress);
-            }
-            if let Some(due) = self.saver.as_ref().and_then(Saver::deadline) {
-                deadline = deadline.min(due);
-            }
-            match self
-                .poll
-                .poll(&mut events, Some(deadline.saturating_duration_since(now)))
-            {
-                Ok(()) => {}
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => return Err(LoadError::Poll(error)),
-            }
+            let deadline = self.next_deadline(last_activity, &progress);
+            self.wait(&mut events, deadline)?;
             let before = self.settled();
-            for event in events.iter() {
-                let Token(id) = event.token();
-                if id < self.clients.len() {
-                    self.on_event(id, event.is_writable());
-                } else if let Some(saver) = &mut self.saver {
-                    saver
-                        .on_event(Instant::now(), event.is_writable())
-                        .map_err(LoadError::Saves)?;
-                }
-            }
+            self.dispatch(&events)?;
             let now = Instant::now();
             if self.settled() != before {
                 last_activity = now;
@@ -246,30 +257,76 @@ impl Engine<'_> {
             if let Some(saver) = &mut self.saver {
                 saver.on_timer(now).map_err(LoadError::Saves)?;
             }
-            if progress && now >= next_progress {
-                let (mark_time, mark_settled) = progress_mark;
-                let rate = (self.settled() - mark_settled) as f64
-                    / now.duration_since(mark_time).as_secs_f64();
-                eprint!(
-                    "\r{name}: {} of {} requests, {rate:.0} requests/s   ",
-                    self.settled(),
-                    self.total
-                );
-                progress_mark = (now, self.settled());
-                next_progress = now + PROGRESS_INTERVAL;
+            progress.show(now, name, self.settled(), self.total);
+        };
+        progress.clear();
+        Ok(self.finish(name, started, stopped))
+    }
+
+    /// Why the test cannot go on, if it cannot: no connection left, or no reply for too long.
+    fn reason_to_stop(&self, last_activity: Instant) -> Option<String> {
+        if !self.clients.iter().any(|client| client.open) {
+            return Some("every connection was closed".to_owned());
+        }
+        if last_activity.elapsed() >= STALL_TIMEOUT {
+            return Some(format!("no reply for {} s", STALL_TIMEOUT.as_secs()));
+        }
+        None
+    }
+
+    /// The earliest of the stall deadline, the next progress line and the saver's timer.
+    fn next_deadline(&self, last_activity: Instant, progress: &Progress) -> Instant {
+        let mut deadline = last_activity + STALL_TIMEOUT;
+        if let Some(due) = progress.next {
+            deadline = deadline.min(due);
+        }
+        if let Some(due) = self.saver.as_ref().and_then(Saver::deadline) {
+            deadline = deadline.min(due);
+        }
+        deadline
+    }
+
+    /// Sleeps in `poll` until readiness or `deadline`; an interrupted sleep returns no events.
+    fn wait(&mut self, events: &mut Events, deadline: Instant) -> Result<(), LoadError> {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        match self.poll.poll(events, Some(timeout)) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {
+                events.clear();
+                Ok(())
+            }
+            Err(error) => Err(LoadError::Poll(error)),
+        }
+    }
+
+    /// Hands each readiness event to its connection or to the saver.
+    fn dispatch(&mut self, events: &Events) -> Result<(), LoadError> {
+        for event in events.iter() {
+            let Token(id) = event.token();
+            if id < self.clients.len() {
+                self.on_event(id, event.is_writable());
+            } else if let Some(saver) = &mut self.saver {
+                saver
+                    .on_event(Instant::now(), event.is_writable())
+                    .map_err(LoadError::Saves)?;
             }
         }
-        if progress {
-            // Erase the progress line so the result line starts clean.
-            eprint!("\r\x1b[K");
-            let _ = io::stderr().flush();
-        }
+        Ok(())
+    }
+
+    /// The outcome once the loop has ended; a stopped test drops every connection first.
+    fn finish(
+        mut self,
+        name: &'static str,
+        started: Instant,
+        stopped: Option<String>,
+    ) -> TestOutcome {
         if stopped.is_some() {
             for id in 0..self.clients.len() {
                 self.drop_connection(id, None);
             }
         }
-        Ok(TestOutcome {
+        TestOutcome {
             name,
             answered: self.answered,
             lost: self.lost,
@@ -282,7 +339,7 @@ impl Engine<'_> {
             connections_lost: self.connections_lost,
             stopped,
             saves: self.saver.as_ref().map(Saver::tally),
-        })
+        }
     }
 
     fn settled(&self) -> u64 {

@@ -155,146 +155,162 @@ fn persistence_flags() -> Options {
     options
 }
 
+/// A whole-number flag: its long name, how messages show it, its default and its range.
+struct NumberFlag {
+    long: &'static str,
+    shown: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+    expected: &'static str,
+}
+
+const CLIENTS: NumberFlag = NumberFlag {
+    long: "clients",
+    shown: "-c/--clients",
+    default: DEFAULT_CLIENTS as u64,
+    min: 1,
+    max: MAX_CLIENTS as u64,
+    expected: "a whole number from 1 to 10000",
+};
+const REQUESTS: NumberFlag = NumberFlag {
+    long: "requests",
+    shown: "-n/--requests",
+    default: DEFAULT_REQUESTS,
+    min: 1,
+    max: u64::MAX,
+    expected: "a whole number of at least 1",
+};
+const PIPELINE: NumberFlag = NumberFlag {
+    long: "pipeline",
+    shown: "-P/--pipeline",
+    default: 1,
+    min: 1,
+    max: MAX_PIPELINE as u64,
+    expected: "a whole number from 1 to 100000",
+};
+const LOAD_DATA_SIZE: NumberFlag = NumberFlag {
+    long: "data-size",
+    shown: "-d/--data-size",
+    default: DEFAULT_LOAD_DATA_SIZE as u64,
+    min: 0,
+    max: MAX_DATA_SIZE as u64,
+    expected: "a size in bytes from 0 to 67108864",
+};
+/// Read with [`optional_number`]: the default port depends on the protocol.
+const PORT: NumberFlag = NumberFlag {
+    long: "port",
+    shown: "-p/--port",
+    default: 0,
+    min: 1,
+    max: u16::MAX as u64,
+    expected: "a port from 1 to 65535",
+};
+/// Read with [`optional_number`]: without `-r` every request uses one key.
+const KEYSPACE: NumberFlag = NumberFlag {
+    long: "keyspace",
+    shown: "-r/--keyspace",
+    default: 0,
+    min: 1,
+    max: MAX_KEYSPACE,
+    expected: "a whole number from 1 to 1000000000000",
+};
+const KEYS: NumberFlag = NumberFlag {
+    long: "keys",
+    shown: "--keys",
+    default: DEFAULT_KEYS,
+    ..KEYSPACE
+};
+const PERSISTENCE_DATA_SIZE: NumberFlag = NumberFlag {
+    long: "data-size",
+    shown: "-d/--data-size",
+    default: DEFAULT_PERSISTENCE_DATA_SIZE as u64,
+    min: 1,
+    max: MAX_DATA_SIZE as u64,
+    expected: "a size in bytes from 1 to 67108864",
+};
+const ROUNDS: NumberFlag = NumberFlag {
+    long: "rounds",
+    shown: "--rounds",
+    default: DEFAULT_ROUNDS as u64,
+    min: 1,
+    max: 1000,
+    expected: "a whole number from 1 to 1000",
+};
+
 fn parse_load(args: &[String]) -> Result<Command, UsageError> {
     let matches = matches(&load_flags(), args)?;
-    if matches.opt_present("help") {
-        return Ok(Command::Help(USAGE));
+    if let Some(command) = help_or_version(&matches) {
+        return Ok(command);
     }
-    if matches.opt_present("version") {
-        return Ok(Command::Version);
-    }
-    let protocol = match matches.opt_str("protocol").as_deref() {
-        None | Some("skyhash") => Protocol::Skyhash,
-        Some("resp") => Protocol::Resp,
-        Some(other) => {
-            return Err(UsageError::Value {
-                flag: "--protocol",
-                value: other.to_owned(),
-                expected: "skyhash or resp",
-            })
-        }
-    };
-    let port = match matches.opt_str("port") {
-        None => protocol.default_port(),
-        Some(text) => number(
-            &text,
-            "-p/--port",
-            1,
-            u16::MAX.into(),
-            "a port from 1 to 65535",
-        )? as u16,
-    };
-    let clients = number_flag(
-        &matches,
-        "clients",
-        "-c/--clients",
-        DEFAULT_CLIENTS as u64,
-        1,
-        MAX_CLIENTS as u64,
-        "a whole number from 1 to 10000",
-    )? as usize;
-    let requests = number_flag(
-        &matches,
-        "requests",
-        "-n/--requests",
-        DEFAULT_REQUESTS,
-        1,
-        u64::MAX,
-        "a whole number of at least 1",
-    )?;
-    let pipeline = number_flag(
-        &matches,
-        "pipeline",
-        "-P/--pipeline",
-        1,
-        1,
-        MAX_PIPELINE as u64,
-        "a whole number from 1 to 100000",
-    )? as usize;
-    let data_size = number_flag(
-        &matches,
-        "data-size",
-        "-d/--data-size",
-        DEFAULT_LOAD_DATA_SIZE as u64,
-        0,
-        MAX_DATA_SIZE as u64,
-        "a size in bytes from 0 to 67108864",
-    )? as usize;
-    let keyspace = match matches.opt_str("keyspace") {
-        None => None,
-        Some(text) => Some(number(
-            &text,
-            "-r/--keyspace",
-            1,
-            MAX_KEYSPACE,
-            "a whole number from 1 to 1000000000000",
-        )?),
-    };
-    let tests = match matches.opt_str("tests") {
-        None => vec![TestKind::Set, TestKind::Get],
-        Some(list) => parse_tests(&list)?,
-    };
-    // An MSET request carries ten values; the others at most one.
-    let request_bytes = data_size as u128 * 10 + 256;
-    let in_flight = clients as u128 * pipeline as u128 * request_bytes;
-    if in_flight > MAX_BATCH_MEMORY {
-        return Err(UsageError::TooMuchMemory { bytes: in_flight });
-    }
-    Ok(Command::Load(LoadOptions {
+    let protocol = protocol_flag(&matches)?;
+    let options = LoadOptions {
         host: matches
             .opt_str("host")
             .unwrap_or_else(|| "127.0.0.1".to_owned()),
-        port,
+        port: optional_number(&matches, &PORT)?.map_or(protocol.default_port(), |port| port as u16),
         protocol,
-        clients,
-        requests,
-        pipeline,
-        data_size,
-        keyspace,
-        tests,
+        clients: number_flag(&matches, &CLIENTS)? as usize,
+        requests: number_flag(&matches, &REQUESTS)?,
+        pipeline: number_flag(&matches, &PIPELINE)? as usize,
+        data_size: number_flag(&matches, &LOAD_DATA_SIZE)? as usize,
+        keyspace: optional_number(&matches, &KEYSPACE)?,
+        tests: match matches.opt_str("tests") {
+            None => vec![TestKind::Set, TestKind::Get],
+            Some(list) => parse_tests(&list)?,
+        },
         json: matches.opt_present("json"),
         background_saves: matches.opt_present("background-saves"),
-    }))
+    };
+    check_batch_memory(&options)?;
+    Ok(Command::Load(options))
+}
+
+fn help_or_version(matches: &Matches) -> Option<Command> {
+    if matches.opt_present("help") {
+        Some(Command::Help(USAGE))
+    } else if matches.opt_present("version") {
+        Some(Command::Version)
+    } else {
+        None
+    }
+}
+
+fn protocol_flag(matches: &Matches) -> Result<Protocol, UsageError> {
+    match matches.opt_str("protocol").as_deref() {
+        None | Some("skyhash") => Ok(Protocol::Skyhash),
+        Some("resp") => Ok(Protocol::Resp),
+        Some(other) => Err(UsageError::Value {
+            flag: "--protocol",
+            value: other.to_owned(),
+            expected: "skyhash or resp",
+        }),
+    }
+}
+
+/// Every connection holds one batch of requests in memory: refuses a command line whose
+/// batches would exceed [`MAX_BATCH_MEMORY`] together.
+fn check_batch_memory(options: &LoadOptions) -> Result<(), UsageError> {
+    // An MSET request carries ten values; the others at most one.
+    let request_bytes = options.data_size as u128 * 10 + 256;
+    let in_flight = options.clients as u128 * options.pipeline as u128 * request_bytes;
+    if in_flight > MAX_BATCH_MEMORY {
+        return Err(UsageError::TooMuchMemory { bytes: in_flight });
+    }
+    Ok(())
 }
 
 fn parse_persistence(args: &[String]) -> Result<Command, UsageError> {
     let matches = matches(&persistence_flags(), args)?;
-    if matches.opt_present("help") {
-        return Ok(Command::Help(USAGE));
-    }
-    if matches.opt_present("version") {
-        return Ok(Command::Version);
+    if let Some(command) = help_or_version(&matches) {
+        return Ok(command);
     }
     Ok(Command::Persistence(PersistenceOptions {
-        keys: number_flag(
-            &matches,
-            "keys",
-            "--keys",
-            DEFAULT_KEYS,
-            1,
-            MAX_KEYSPACE,
-            "a whole number from 1 to 1000000000000",
-        )?,
-        data_size: number_flag(
-            &matches,
-            "data-size",
-            "-d/--data-size",
-            DEFAULT_PERSISTENCE_DATA_SIZE as u64,
-            1,
-            MAX_DATA_SIZE as u64,
-            "a size in bytes from 1 to 67108864",
-        )? as usize,
+        keys: number_flag(&matches, &KEYS)?,
+        data_size: number_flag(&matches, &PERSISTENCE_DATA_SIZE)? as usize,
         stratus: matches.opt_str("stratus").map(PathBuf::from),
         redis_server: matches.opt_str("redis-server").map(PathBuf::from),
-        rounds: number_flag(
-            &matches,
-            "rounds",
-            "--rounds",
-            DEFAULT_ROUNDS as u64,
-            1,
-            1000,
-            "a whole number from 1 to 1000",
-        )? as usize,
+        rounds: number_flag(&matches, &ROUNDS)? as usize,
         json: matches.opt_present("json"),
     }))
 }
@@ -316,35 +332,24 @@ fn matches(options: &Options, args: &[String]) -> Result<Matches, UsageError> {
     Ok(matches)
 }
 
-fn number_flag(
-    matches: &Matches,
-    long: &str,
-    flag: &'static str,
-    default: u64,
-    min: u64,
-    max: u64,
-    expected: &'static str,
-) -> Result<u64, UsageError> {
-    match matches.opt_str(long) {
-        None => Ok(default),
-        Some(text) => number(&text, flag, min, max, expected),
-    }
+/// The flag's value, or its default when it is absent.
+fn number_flag(matches: &Matches, flag: &NumberFlag) -> Result<u64, UsageError> {
+    Ok(optional_number(matches, flag)?.unwrap_or(flag.default))
 }
 
-fn number(
-    text: &str,
-    flag: &'static str,
-    min: u64,
-    max: u64,
-    expected: &'static str,
-) -> Result<u64, UsageError> {
+/// The flag's value, `None` when it is absent.
+fn optional_number(matches: &Matches, flag: &NumberFlag) -> Result<Option<u64>, UsageError> {
+    let Some(text) = matches.opt_str(flag.long) else {
+        return Ok(None);
+    };
     text.parse::<u64>()
         .ok()
-        .filter(|value| (min..=max).contains(value))
-        .ok_or_else(|| UsageError::Value {
-            flag,
-            value: text.to_owned(),
-            expected,
+        .filter(|value| (flag.min..=flag.max).contains(value))
+        .map(Some)
+        .ok_or(UsageError::Value {
+            flag: flag.shown,
+            value: text,
+            expected: flag.expected,
         })
 }
 
