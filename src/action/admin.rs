@@ -17,7 +17,7 @@ pub const MAX_SNAPSHOT_NAME_BYTES: usize = 255 - ".snapshot".len() - ".tmp-".len
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminRequest<'a> {
     /// MKSNAP: `None` for a timestamped snapshot, or the name of a named ("remote") snapshot,
-    /// checked by [`is_valid_snapshot_name`].
+    /// checked by `is_valid_snapshot_name`.
     Mksnap { name: Option<&'a str> },
     /// SYS: a status property.
     Sys(SysProperty),

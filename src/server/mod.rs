@@ -3,7 +3,7 @@
 //!
 //! Each turn of the loop sleeps in `poll` until an event or the earliest timer deadline, handles
 //! the events, gives connections that yielded their turn another one, then runs due timers.
-//! SIGINT/SIGTERM start a graceful shutdown ([`Phase`]): stop accepting, answer every complete
+//! SIGINT/SIGTERM start a graceful shutdown (`Phase`): stop accepting, answer every complete
 //! query already received, let a running save finish, save in the foreground, exit. The server
 //! never exits 0 without that last save succeeding.
 

@@ -204,7 +204,7 @@ impl Server {
         }
     }
 
-    /// Resident memory, from `VmRSS:` in /proc/<pid>/status.
+    /// Resident memory, from `VmRSS:` in `/proc/<pid>/status`.
     pub fn rss_bytes(&self) -> Result<u64, PersistenceError> {
         let path = format!("/proc/{}/status", self.pid());
         let text = fs::read_to_string(&path).map_err(io_error(format!("cannot read {path}")))?;
