@@ -2,138 +2,27 @@
 //! connection sends a batch of `pipeline` requests, reads and checks their replies, records
 //! each one's latency (batch written → reply read) and then sends the next batch, until the
 //! test's requests are all answered or lost. One thread keeps the tool off the server's second
-//! core. It neither builds requests (`workload`) nor formats results (`report`).
+//! core. With `--tls` every handshake ends before the test's clock starts. It neither builds
+//! requests (`workload`) nor formats results (`report`).
 
-use std::fmt;
-use std::io::{self, IsTerminal, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::io;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::load::{self, LoadError, Progress, TestOutcome, STALL_TIMEOUT};
 use crate::options::LoadOptions;
 use crate::protocol::{quote, Protocol};
-use crate::saver::{SaveTally, Saver, SaverError};
+use crate::saver::Saver;
+use crate::tls::TlsClient;
 use crate::wire::{ReadEnd, Wire};
 use crate::workload::{check_reply, KeyChooser, RequestTemplate, TestKind};
 
-/// How often the progress line is redrawn.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
-/// A test that sees no reply for this long is stopped: the server is hung or gone.
-const STALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Latencies are recorded in nanoseconds, up to an hour, to 3 significant digits.
-const LATENCY_MAX_NANOS: u64 = 3_600 * 1_000_000_000;
-const LATENCY_SIGNIFICANT_DIGITS: u8 = 3;
-
-/// Everything measured in one test.
-#[derive(Debug)]
-pub struct TestOutcome {
-    pub name: &'static str,
-    /// Replies received, expected or not.
-    pub answered: u64,
-    /// Requests sent on connections that were dropped before their reply came.
-    pub lost: u64,
-    /// Unexpected and malformed replies, and lost requests.
-    pub errors: u64,
-    /// First request written to last reply read.
-    pub elapsed: Duration,
-    /// Per-request latency in nanoseconds.
-    pub latency: Histogram<u64>,
-    pub first_error: Option<String>,
-    pub connections_lost: usize,
-    /// Why the test ended before all its requests were settled.
-    pub stopped: Option<String>,
-    pub saves: Option<SaveTally>,
-}
-
-impl TestOutcome {
-    /// Requests whose fate is known: answered or lost.
-    pub fn settled(&self) -> u64 {
-        self.answered + self.lost
-    }
-}
-
-#[derive(Debug)]
-pub enum LoadError {
-    Resolve { target: String, source: io::Error },
-    NoAddress { target: String },
-    Connect { addr: SocketAddr, source: io::Error },
-    Poll(io::Error),
-    Histogram(String),
-    Saves(SaverError),
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoadError::Resolve { target, source } => write!(f, "cannot resolve {target}: {source}"),
-            LoadError::NoAddress { target } => write!(f, "{target} resolves to no address"),
-            LoadError::Connect { addr, source } => {
-                write!(
-                    f,
-                    "cannot connect to {addr}: {source} (is the server running?)"
-                )
-            }
-            LoadError::Poll(error) => write!(f, "event loop: {error}"),
-            LoadError::Histogram(error) => write!(f, "latency histogram: {error}"),
-            LoadError::Saves(error) => write!(f, "background saves: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for LoadError {}
-
-pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, LoadError> {
-    let target = format!("{host}:{port}");
-    (host, port)
-        .to_socket_addrs()
-        .map_err(|source| LoadError::Resolve {
-            target: target.clone(),
-            source,
-        })?
-        .next()
-        .ok_or(LoadError::NoAddress { target })
-}
-
-/// The progress line on stderr, redrawn every [`PROGRESS_INTERVAL`] when stderr is a
-/// terminal; a full run takes minutes.
-struct Progress {
-    /// When to redraw; `None` when stderr is not a terminal.
-    next: Option<Instant>,
-    /// The time and settled count of the previous line, for the rate since then.
-    mark: (Instant, u64),
-}
-
-impl Progress {
-    fn new(started: Instant) -> Progress {
-        Progress {
-            next: io::stderr()
-                .is_terminal()
-                .then_some(started + PROGRESS_INTERVAL),
-            mark: (started, 0),
-        }
-    }
-
-    fn show(&mut self, now: Instant, name: &str, settled: u64, total: u64) {
-        if self.next.is_none_or(|next| now < next) {
-            return;
-        }
-        let (mark_time, mark_settled) = self.mark;
-        let rate = (settled - mark_settled) as f64 / now.duration_since(mark_time).as_secs_f64();
-        eprint!("\r{name}: {settled} of {total} requests, {rate:.0} requests/s   ");
-        self.mark = (now, settled);
-        self.next = Some(now + PROGRESS_INTERVAL);
-    }
-
-    /// Erases the progress line so the result line starts clean.
-    fn clear(&self) {
-        if self.next.is_some() {
-            eprint!("\r\x1b[K");
-            let _ = io::stderr().flush();
-        }
-    }
-}
+/// How long the TLS handshakes of all the connections may take together.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One connection of the test.
 struct Client {
@@ -164,24 +53,21 @@ struct Engine<'a> {
     last_reply_at: Option<Instant>,
 }
 
-/// Runs test `kind` against `addr`; `keys` carries on from one test to the next.
+/// Runs test `kind` against `addr` (over TLS with `tls`); `keys` carries on from one test to
+/// the next.
 pub fn run_test(
     options: &LoadOptions,
     addr: SocketAddr,
+    tls: Option<&TlsClient>,
     kind: TestKind,
     keys: &mut KeyChooser,
 ) -> Result<TestOutcome, LoadError> {
-    let poll = Poll::new().map_err(LoadError::Poll)?;
+    let mut poll = Poll::new().map_err(LoadError::Poll)?;
     let mut clients = Vec::with_capacity(options.clients);
     for index in 0..options.clients {
-        let mut wire = Wire::connect(addr).map_err(|source| LoadError::Connect { addr, source })?;
-        poll.registry()
-            .register(
-                &mut wire.stream,
-                Token(index),
-                Interest::READABLE | Interest::WRITABLE,
-            )
-            .map_err(LoadError::Poll)?;
+        let mut wire =
+            Wire::connect(addr, tls).map_err(|source| LoadError::Connect { addr, source })?;
+        register(&poll, &mut wire.stream, index)?;
         clients.push(Client {
             wire,
             unanswered: 0,
@@ -189,21 +75,16 @@ pub fn run_test(
             open: true,
         });
     }
+    if tls.is_some() {
+        complete_handshakes(&mut poll, &mut clients, addr)?;
+    }
     let saver = if options.background_saves {
-        let mut saver = Saver::connect(addr, options.protocol).map_err(LoadError::Saves)?;
-        poll.registry()
-            .register(
-                saver.stream(),
-                Token(options.clients),
-                Interest::READABLE | Interest::WRITABLE,
-            )
-            .map_err(LoadError::Poll)?;
+        let mut saver = Saver::connect(addr, tls, options.protocol).map_err(LoadError::Saves)?;
+        register(&poll, saver.stream(), options.clients)?;
         Some(saver)
     } else {
         None
     };
-    let latency = Histogram::new_with_bounds(1, LATENCY_MAX_NANOS, LATENCY_SIGNIFICANT_DIGITS)
-        .map_err(|error| LoadError::Histogram(error.to_string()))?;
     let engine = Engine {
         protocol: options.protocol,
         kind,
@@ -220,10 +101,54 @@ pub fn run_test(
         errors: 0,
         first_error: None,
         connections_lost: 0,
-        latency,
+        latency: load::latency_histogram()?,
         last_reply_at: None,
     };
     engine.run()
+}
+
+fn register(poll: &Poll, stream: &mut TcpStream, index: usize) -> Result<(), LoadError> {
+    poll.registry()
+        .register(
+            stream,
+            Token(index),
+            Interest::READABLE | Interest::WRITABLE,
+        )
+        .map_err(LoadError::Poll)
+}
+
+/// Drives every connection's TLS handshake to its end before the test starts, so the test
+/// times requests, not handshakes.
+fn complete_handshakes(
+    poll: &mut Poll,
+    clients: &mut [Client],
+    addr: SocketAddr,
+) -> Result<(), LoadError> {
+    let failed = |source| LoadError::Handshake { addr, source };
+    for client in clients.iter_mut() {
+        client.wire.flush().map_err(failed)?;
+    }
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let mut events = Events::with_capacity(1024);
+    while clients.iter().any(|client| !client.wire.is_ready()) {
+        if Instant::now() >= deadline {
+            return Err(failed(io::ErrorKind::TimedOut.into()));
+        }
+        load::wait(poll, &mut events, deadline)?;
+        for event in events.iter() {
+            let wire = &mut clients[event.token().0].wire;
+            if event.is_writable() {
+                wire.flush().map_err(failed)?;
+            }
+            if wire.read_available().map_err(failed)? == ReadEnd::Closed {
+                return Err(failed(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "the server closed the connection",
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Engine<'_> {
@@ -247,7 +172,7 @@ impl Engine<'_> {
                 break Some(reason);
             }
             let deadline = self.next_deadline(last_activity, &progress);
-            self.wait(&mut events, deadline)?;
+            load::wait(&mut self.poll, &mut events, deadline)?;
             let before = self.settled();
             self.dispatch(&events)?;
             let now = Instant::now();
@@ -260,7 +185,7 @@ impl Engine<'_> {
             progress.show(now, name, self.settled(), self.total);
         };
         progress.clear();
-        Ok(self.finish(name, started, stopped))
+        Ok(self.finish(started, stopped))
     }
 
     /// Why the test cannot go on, if it cannot: no connection left, or no reply for too long.
@@ -286,19 +211,6 @@ impl Engine<'_> {
         deadline
     }
 
-    /// Sleeps in `poll` until readiness or `deadline`; an interrupted sleep returns no events.
-    fn wait(&mut self, events: &mut Events, deadline: Instant) -> Result<(), LoadError> {
-        let timeout = deadline.saturating_duration_since(Instant::now());
-        match self.poll.poll(events, Some(timeout)) {
-            Ok(()) => Ok(()),
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {
-                events.clear();
-                Ok(())
-            }
-            Err(error) => Err(LoadError::Poll(error)),
-        }
-    }
-
     /// Hands each readiness event to its connection or to the saver.
     fn dispatch(&mut self, events: &Events) -> Result<(), LoadError> {
         for event in events.iter() {
@@ -315,19 +227,14 @@ impl Engine<'_> {
     }
 
     /// The outcome once the loop has ended; a stopped test drops every connection first.
-    fn finish(
-        mut self,
-        name: &'static str,
-        started: Instant,
-        stopped: Option<String>,
-    ) -> TestOutcome {
+    fn finish(mut self, started: Instant, stopped: Option<String>) -> TestOutcome {
         if stopped.is_some() {
             for id in 0..self.clients.len() {
                 self.drop_connection(id, None);
             }
         }
         TestOutcome {
-            name,
+            kind: self.kind,
             answered: self.answered,
             lost: self.lost,
             errors: self.errors,

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use getopts::{Fail, Matches, Options};
 
 use crate::protocol::Protocol;
+pub use crate::usage::USAGE;
 use crate::workload::{TestKind, MAX_KEYSPACE};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -38,6 +39,9 @@ pub struct LoadOptions {
     pub tests: Vec<TestKind>,
     pub json: bool,
     pub background_saves: bool,
+    /// `--tls --cacert FILE`: speak TLS, verifying the server against the roots in FILE and
+    /// the name in `host`. `None`: plain TCP.
+    pub tls: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +86,8 @@ pub enum UsageError {
     TooMuchMemory {
         bytes: u128,
     },
+    TlsWithoutCacert,
+    CacertWithoutTls,
     NotUtf8,
 }
 
@@ -107,6 +113,10 @@ impl fmt::Display for UsageError {
                 "clients x pipeline x request size is {bytes} bytes of requests in flight, \
                  over the limit of {MAX_BATCH_MEMORY}: lower -c, -P or -d"
             ),
+            UsageError::TlsWithoutCacert => f.write_str(
+                "--tls needs --cacert FILE: the PEM certificate(s) to verify the server's against",
+            ),
+            UsageError::CacertWithoutTls => f.write_str("--cacert is only used with --tls"),
             UsageError::NotUtf8 => f.write_str("an argument is not valid UTF-8"),
         }
     }
@@ -135,6 +145,8 @@ fn load_flags() -> Options {
         .optopt("r", "keyspace", "", "N")
         .optopt("t", "tests", "", "LIST")
         .optflag("", "background-saves", "")
+        .optflag("", "tls", "")
+        .optopt("", "cacert", "", "FILE")
         .optflag("", "json", "")
         .optflag("", "help", "")
         .optflag("", "version", "");
@@ -244,11 +256,13 @@ fn parse_load(args: &[String]) -> Result<Command, UsageError> {
         return Ok(command);
     }
     let protocol = protocol_flag(&matches)?;
+    let tls = tls_flags(&matches)?;
     let options = LoadOptions {
         host: matches
             .opt_str("host")
             .unwrap_or_else(|| "127.0.0.1".to_owned()),
-        port: optional_number(&matches, &PORT)?.map_or(protocol.default_port(), |port| port as u16),
+        port: optional_number(&matches, &PORT)?
+            .map_or(protocol.default_port(tls.is_some()), |port| port as u16),
         protocol,
         clients: number_flag(&matches, &CLIENTS)? as usize,
         requests: number_flag(&matches, &REQUESTS)?,
@@ -261,6 +275,7 @@ fn parse_load(args: &[String]) -> Result<Command, UsageError> {
         },
         json: matches.opt_present("json"),
         background_saves: matches.opt_present("background-saves"),
+        tls,
     };
     check_batch_memory(&options)?;
     Ok(Command::Load(options))
@@ -285,6 +300,16 @@ fn protocol_flag(matches: &Matches) -> Result<Protocol, UsageError> {
             value: other.to_owned(),
             expected: "skyhash or resp",
         }),
+    }
+}
+
+/// `--tls` and `--cacert` go together.
+fn tls_flags(matches: &Matches) -> Result<Option<PathBuf>, UsageError> {
+    match (matches.opt_present("tls"), matches.opt_str("cacert")) {
+        (true, Some(cacert)) => Ok(Some(PathBuf::from(cacert))),
+        (true, None) => Err(UsageError::TlsWithoutCacert),
+        (false, Some(_)) => Err(UsageError::CacertWithoutTls),
+        (false, None) => Ok(None),
     }
 }
 
@@ -366,71 +391,6 @@ fn parse_tests(list: &str) -> Result<Vec<TestKind>, UsageError> {
     Ok(tests)
 }
 
-pub const USAGE: &str = "\
-stratus-bench: load and persistence benchmarks for Stratus (Skyhash 1.0) and Redis (RESP2),
-with the same tool for both.
-
-Usage:
-  stratus-bench [FLAGS]                  load tests against one running server
-  stratus-bench persistence [FLAGS]      save, load and memory: Stratus against Redis
-
-Load flags:
-  -h, --host ADDR         server address (default 127.0.0.1)
-  -p, --port PORT         server port (default 2003 with skyhash, 6379 with resp)
-      --protocol NAME     skyhash or resp (default skyhash)
-  -c, --clients N         connections, all driven from one thread (default 50)
-  -n, --requests N        requests per test (default 100000)
-  -P, --pipeline N        each connection sends N requests, waits for their N replies, then
-                          sends the next N, as redis-benchmark does (default 1)
-  -d, --data-size B       value size in bytes for set and mset (default 3)
-  -r, --keyspace N        random keys key:%012d drawn uniformly from [0, N); without it every
-                          request uses the one key key:000000000000
-  -t, --tests LIST        comma-separated tests, run in order (default set,get):
-                            set   skyhash: USET key value   resp: SET key value
-                            get   GET key (a nil reply, for a key never set, is fine)
-                            heya  the protocol's no-op: HEYA on skyhash, PING on resp
-                            ping  the same as heya
-                            mset  10 random keys per request: skyhash USET k v k v ...,
-                                  resp MSET k v k v ...
-      --background-saves  keep a save running for the whole of each test, one after another,
-                          on an extra connection, and report how many completed:
-                            skyhash: MKSNAP (the server needs snapshots enabled, e.g.
-                                     --snapevery 3600 --snapkeep 1); err-snapshot-busy is retried
-                            resp:    BGSAVE, then INFO persistence until
-                                     rdb_bgsave_in_progress:0
-      --json              print one JSON array on stdout, one object per test, instead of lines
-      --help, --version
-
-Why set sends USET on skyhash: Redis's SET overwrites an existing key, while Skyhash's SET
-refuses to (it answers code 2, overwrite error) and only USET overwrites. USET is the same
-operation as Redis's SET, so that is what the set test measures.
-
-Every reply is checked. An unexpected reply (an error code where success was due) or a
-malformed one counts as an error and the first is quoted; after a malformed reply, or when
-the server closes a connection, that connection is dropped, its unanswered requests count as
-errors, and the other connections carry on; a test that gets no reply for 30 s is stopped.
-Latency is per request: from writing its batch to reading its reply. Progress is shown on
-stderr when it is a terminal.
-
-Persistence flags (stratus-bench persistence ...):
-      --keys N            keys to fill, key:%012d (default 1000000)
-  -d, --data-size B       value size: random printable bytes, the same seeded values for both
-                          servers (default 100)
-      --stratus PATH      the server binary (default: stratus beside this program)
-      --redis-server PATH Redis's server (default: redis-server from PATH; without one,
-                          only Stratus is measured)
-      --rounds R          rounds, each measuring Stratus then Redis (default 3)
-      --json              print one JSON object on stdout instead of tables
-
-Each round starts each server on a free port in a new temporary directory, fills it, records
-memory, observes a BGSAVE of the full table, times a foreground save (Stratus: the save on
-SIGTERM; Redis: SAVE), restarts it on the same directory and times spawn-to-DBSIZE = N. The
-medians and the Stratus/Redis ratios follow the rounds.
-
-Exit status: 0 when everything ran and every reply was as expected; 1 when a server could not
-be reached, a reply was wrong or a connection was lost; 2 for a bad command line.
-";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,6 +429,7 @@ mod tests {
                 tests: vec![TestKind::Set, TestKind::Get],
                 json: false,
                 background_saves: false,
+                tls: None,
             }
         );
     }
@@ -478,6 +439,25 @@ mod tests {
         assert_eq!(load("--protocol resp").port, 6379);
         assert_eq!(load("--protocol resp -p 7501").port, 7501);
         assert_eq!(load("--port 7500").port, 7500);
+        assert_eq!(load("--tls --cacert c.pem").port, 2004);
+        assert_eq!(load("--tls --cacert c.pem --protocol resp").port, 6379);
+        assert_eq!(load("--tls --cacert c.pem -p 7502").port, 7502);
+    }
+
+    #[test]
+    fn tls_flags() {
+        let options = load("--protocol resp --tls --cacert /tmp/c.pem -t set,get");
+        assert_eq!(options.tls, Some(PathBuf::from("/tmp/c.pem")));
+        assert_eq!(
+            error("--tls"),
+            "--tls needs --cacert FILE: the PEM certificate(s) to verify the server's against"
+        );
+        assert_eq!(error("--cacert c.pem"), "--cacert is only used with --tls");
+        assert_eq!(
+            error("--tls --cacert"),
+            "Argument to option 'cacert' missing"
+        );
+        assert_eq!(load("-t get --background-saves").tls, None);
     }
 
     #[test]
@@ -500,6 +480,7 @@ mod tests {
                 tests: vec![TestKind::Get, TestKind::Noop, TestKind::Set, TestKind::Mset],
                 json: true,
                 background_saves: true,
+                tls: None,
             }
         );
         assert_eq!(

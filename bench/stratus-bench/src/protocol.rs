@@ -25,10 +25,13 @@ impl Protocol {
         }
     }
 
-    pub fn default_port(self) -> u16 {
-        match self {
-            Protocol::Skyhash => 2003,
-            Protocol::Resp => 6379,
+    /// Skyhash's ports are skyd's: 2003, and 2004 for TLS. Redis has no TLS port of its own;
+    /// TLS setups commonly move 6379 to TLS (`--tls-port 6379 --port 0`).
+    pub fn default_port(self, tls: bool) -> u16 {
+        match (self, tls) {
+            (Protocol::Skyhash, false) => 2003,
+            (Protocol::Skyhash, true) => 2004,
+            (Protocol::Resp, _) => 6379,
         }
     }
 

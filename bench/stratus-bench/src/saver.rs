@@ -15,6 +15,7 @@ use stratus::protocol::{error_text, ResponseCode};
 
 use crate::protocol::{quote, MalformedReply, Protocol};
 use crate::resp;
+use crate::tls::TlsClient;
 use crate::wire::{ReadEnd, Wire};
 
 /// How often Redis is asked whether its BGSAVE is over: short against a save, long enough
@@ -141,8 +142,13 @@ pub struct Saver {
 }
 
 impl Saver {
-    pub fn connect(addr: SocketAddr, protocol: Protocol) -> Result<Saver, SaverError> {
-        let wire = Wire::connect(addr).map_err(SaverError::Connect)?;
+    /// Connects (over TLS with `tls`; the handshake runs with the first request).
+    pub fn connect(
+        addr: SocketAddr,
+        tls: Option<&TlsClient>,
+        protocol: Protocol,
+    ) -> Result<Saver, SaverError> {
+        let wire = Wire::connect(addr, tls).map_err(SaverError::Connect)?;
         let first = first_request(protocol);
         Ok(Saver {
             protocol,
