@@ -118,7 +118,7 @@ fn register(poll: &Poll, stream: &mut TcpStream, index: usize) -> Result<(), Loa
 }
 
 /// Drives every connection's TLS handshake to its end before the test starts, so the test
-/// times requests, not handshakes.
+/// times requests, not handshakes (`-t connect` times those).
 fn complete_handshakes(
     poll: &mut Poll,
     clients: &mut [Client],

@@ -1,6 +1,7 @@
 //! What every load test shares, whichever engine runs it: the outcome it measured, the errors
 //! that stop a run, the server's address, the latency histogram, the progress line and the
-//! wait for readiness. No engine lives here: `client` runs the tests.
+//! wait for readiness. No engine lives here: `client` runs the request tests, `connect` the
+//! connection test.
 
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
@@ -105,6 +106,18 @@ impl fmt::Display for LoadError {
 }
 
 impl std::error::Error for LoadError {}
+
+impl LoadError {
+    /// A connection to `addr` that failed before it could carry requests: a handshake
+    /// failure when rustls gave the reason, a connect failure otherwise.
+    pub fn connecting(addr: SocketAddr, source: io::Error) -> LoadError {
+        if tls_error(&source).is_some() {
+            LoadError::Handshake { addr, source }
+        } else {
+            LoadError::Connect { addr, source }
+        }
+    }
+}
 
 /// The rustls error inside an I/O error from a TLS wire, if it is one.
 fn tls_error(error: &io::Error) -> Option<&rustls::Error> {

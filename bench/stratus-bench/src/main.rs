@@ -2,12 +2,14 @@
 //! This file only reads the command line, runs the mode and maps the outcome to an exit status
 //! (0 all good, 1 a failed or erroneous run, 2 a bad command line). Modules: `options` and
 //! `usage` (the command line), `workload` (requests, accepted replies), `load` (what the load
-//! tests share), `client` + `saver` (the request tests' mio engine), `wire` + `tls` (plain or TLS connections), `persistence` + `blocking`, `protocol` +
+//! tests share), `client` + `saver` (the request tests' mio engine), `connect` (the connection
+//! test's), `wire` + `tls` (plain or TLS connections), `persistence` + `blocking`, `protocol` +
 //! `resp` (wire formats; Skyhash replies are parsed by the server library's
 //! `stratus::protocol::reply`), `report`.
 
 mod blocking;
 mod client;
+mod connect;
 mod load;
 mod options;
 mod persistence;
@@ -25,7 +27,7 @@ use std::process::ExitCode;
 use load::LoadError;
 use options::{Command, LoadOptions, UsageError};
 use tls::TlsClient;
-use workload::KeyChooser;
+use workload::{KeyChooser, TestKind};
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -81,7 +83,11 @@ fn run_load(options: &LoadOptions) -> ExitCode {
     let mut keys = KeyChooser::new(options.keyspace);
     let mut outcomes = Vec::with_capacity(options.tests.len());
     for &kind in &options.tests {
-        match client::run_test(options, addr, tls.as_ref(), kind, &mut keys) {
+        let outcome = match kind {
+            TestKind::Connect => connect::run_test(options, addr, tls.as_ref()),
+            _ => client::run_test(options, addr, tls.as_ref(), kind, &mut keys),
+        };
+        match outcome {
             Ok(outcome) => {
                 if !options.json {
                     println!("{}", report::load_text(&outcome, options));

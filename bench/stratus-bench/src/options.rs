@@ -88,6 +88,7 @@ pub enum UsageError {
     },
     TlsWithoutCacert,
     CacertWithoutTls,
+    ConnectWithBackgroundSaves,
     NotUtf8,
 }
 
@@ -102,7 +103,7 @@ impl fmt::Display for UsageError {
             } => write!(f, "invalid value '{value}' for {flag}: expected {expected}"),
             UsageError::UnknownTest(name) => write!(
                 f,
-                "unknown test '{name}' in -t/--tests: expected set, get, heya, ping or mset"
+                "unknown test '{name}' in -t/--tests: expected set, get, heya, ping, mset or connect"
             ),
             UsageError::NoTests => f.write_str("-t/--tests names no test"),
             UsageError::UnexpectedArgument(argument) => {
@@ -117,6 +118,9 @@ impl fmt::Display for UsageError {
                 "--tls needs --cacert FILE: the PEM certificate(s) to verify the server's against",
             ),
             UsageError::CacertWithoutTls => f.write_str("--cacert is only used with --tls"),
+            UsageError::ConnectWithBackgroundSaves => {
+                f.write_str("--background-saves does not apply to the connect test")
+            }
             UsageError::NotUtf8 => f.write_str("an argument is not valid UTF-8"),
         }
     }
@@ -277,6 +281,9 @@ fn parse_load(args: &[String]) -> Result<Command, UsageError> {
         background_saves: matches.opt_present("background-saves"),
         tls,
     };
+    if options.background_saves && options.tests.contains(&TestKind::Connect) {
+        return Err(UsageError::ConnectWithBackgroundSaves);
+    }
     check_batch_memory(&options)?;
     Ok(Command::Load(options))
 }
@@ -446,8 +453,13 @@ mod tests {
 
     #[test]
     fn tls_flags() {
-        let options = load("--protocol resp --tls --cacert /tmp/c.pem -t set,get");
+        let options = load("--protocol resp --tls --cacert /tmp/c.pem -t set,get,connect");
         assert_eq!(options.tls, Some(PathBuf::from("/tmp/c.pem")));
+        assert_eq!(
+            options.tests,
+            vec![TestKind::Set, TestKind::Get, TestKind::Connect]
+        );
+        assert_eq!(load("-t connect -P 16").pipeline, 16);
         assert_eq!(
             error("--tls"),
             "--tls needs --cacert FILE: the PEM certificate(s) to verify the server's against"
@@ -456,6 +468,10 @@ mod tests {
         assert_eq!(
             error("--tls --cacert"),
             "Argument to option 'cacert' missing"
+        );
+        assert_eq!(
+            error("-t get,connect --background-saves"),
+            "--background-saves does not apply to the connect test"
         );
         assert_eq!(load("-t get --background-saves").tls, None);
     }
@@ -521,7 +537,7 @@ mod tests {
         );
         assert_eq!(
             error("-t set,lpush"),
-            "unknown test 'lpush' in -t/--tests: expected set, get, heya, ping or mset"
+            "unknown test 'lpush' in -t/--tests: expected set, get, heya, ping, mset or connect"
         );
         assert_eq!(error("-t ,"), "-t/--tests names no test");
         assert_eq!(error("--frobnicate"), "Unrecognized option: 'frobnicate'");

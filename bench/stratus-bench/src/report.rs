@@ -7,6 +7,7 @@ use std::fmt::Write;
 use crate::load::TestOutcome;
 use crate::options::LoadOptions;
 use crate::persistence::ServerFigures;
+use crate::workload::TestKind;
 
 /// The figures of one load test, in the units they are reported in.
 struct LoadFigures {
@@ -70,15 +71,24 @@ pub fn load_text(outcome: &TestOutcome, options: &LoadOptions) -> String {
         }
     }
     let transport = if options.tls.is_some() { ", TLS" } else { "" };
-    let _ = write!(
-        text,
-        " ({} requests, {} clients, pipeline {}, {} B values, {}{transport})",
-        outcome.settled(),
-        options.clients,
-        options.pipeline,
-        options.data_size,
-        keyspace_text(options)
-    );
+    if outcome.kind == TestKind::Connect {
+        let _ = write!(
+            text,
+            " ({} connections, {} at once{transport})",
+            outcome.settled(),
+            options.clients,
+        );
+    } else {
+        let _ = write!(
+            text,
+            " ({} requests, {} clients, pipeline {}, {} B values, {}{transport})",
+            outcome.settled(),
+            options.clients,
+            options.pipeline,
+            options.data_size,
+            keyspace_text(options)
+        );
+    }
     if let Some(reason) = &outcome.stopped {
         let _ = write!(
             text,

@@ -29,6 +29,10 @@ Load flags:
                             ping  the same as heya
                             mset  10 random keys per request: skyhash USET k v k v ...,
                                   resp MSET k v k v ...
+                            connect  new connections: each request connects, does the
+                                  TLS handshake with --tls, sends one HEYA (skyhash) or
+                                  PING (resp), reads the reply and closes; -c such loops
+                                  run at once; -P and --background-saves do not apply
       --background-saves  keep a save running for the whole of each test, one after another,
                           on an extra connection, and report how many completed:
                             skyhash: MKSNAP (the server needs snapshots enabled, e.g.
@@ -51,8 +55,9 @@ Every reply is checked. An unexpected reply (an error code where success was due
 malformed one counts as an error and the first is quoted; after a malformed reply, or when
 the server closes a connection, that connection is dropped, its unanswered requests count as
 errors, and the other connections carry on; a test that gets no reply for 30 s is stopped.
-Latency is per request: from writing its batch to reading its reply. With --tls every
-connection completes its handshake before the test starts. Progress is shown on stderr when it is a terminal.
+Latency is per request: from writing its batch to reading its reply (connect: from starting
+the connection to reading its reply). With --tls every connection of the other tests completes
+its handshake before the test starts. Progress is shown on stderr when it is a terminal.
 
 Persistence flags (stratus-bench persistence ...):
       --keys N            keys to fill, key:%012d (default 1000000)

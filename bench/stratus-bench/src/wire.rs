@@ -1,8 +1,8 @@
 //! One non-blocking connection's plumbing for the mio loop: connecting, an outgoing buffer
 //! flushed until the socket would block, and a read buffer drained until it would block (mio
 //! is edge-triggered, so every readiness event must be followed to `WouldBlock`), over plain
-//! TCP or TLS. It knows no protocol and no timing: `client` and `saver` frame and judge what
-//! arrives.
+//! TCP or TLS. It knows no protocol and no timing: `client`, `connect` and `saver` frame and
+//! judge what arrives.
 //!
 //! With TLS, requests go through rustls, which takes only as much plaintext as its buffer of
 //! unsent records allows: what it refuses stays in the outgoing buffer and is offered again
@@ -30,6 +30,8 @@ pub struct Wire {
     pub stream: TcpStream,
     /// The TLS state, `None` for plain TCP. Boxed: it is large, and moved with the wire.
     tls: Option<Box<ClientConnection>>,
+    /// A non-blocking connect not yet known to have completed.
+    connecting: bool,
     buffers: Buffers,
 }
 
@@ -61,10 +63,16 @@ impl Wire {
     pub fn connect(addr: SocketAddr, tls: Option<&TlsClient>) -> io::Result<Wire> {
         let stream = std::net::TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
         stream.set_nonblocking(true)?;
-        Wire::over(TcpStream::from_std(stream), tls)
+        Wire::over(TcpStream::from_std(stream), tls, false)
     }
 
-    fn over(stream: TcpStream, tls: Option<&TlsClient>) -> io::Result<Wire> {
+    /// Starts a non-blocking connect: the wire sends nothing until a writable event shows the
+    /// connection is made.
+    pub fn start_connect(addr: SocketAddr, tls: Option<&TlsClient>) -> io::Result<Wire> {
+        Wire::over(TcpStream::connect(addr)?, tls, true)
+    }
+
+    fn over(stream: TcpStream, tls: Option<&TlsClient>, connecting: bool) -> io::Result<Wire> {
         // Requests go out in whole batches; Nagle's delay would only add latency to the tail
         // of a batch split across segments.
         stream.set_nodelay(true)?;
@@ -75,6 +83,7 @@ impl Wire {
         Ok(Wire {
             stream,
             tls,
+            connecting,
             buffers: Buffers {
                 outgoing: Vec::new(),
                 written: 0,
@@ -85,9 +94,9 @@ impl Wire {
         })
     }
 
-    /// Whether requests can flow: past the TLS handshake if there is one.
+    /// Whether requests can flow: connected, and past the TLS handshake if there is one.
     pub fn is_ready(&self) -> bool {
-        self.tls.as_ref().is_none_or(|tls| !tls.is_handshaking())
+        !self.connecting && self.tls.as_ref().is_none_or(|tls| !tls.is_handshaking())
     }
 
     /// The buffer the next requests are appended to; [`Self::flush`] sends them.
@@ -103,6 +112,9 @@ impl Wire {
     /// Writes until everything is sent or the socket would block (the rest goes on the next
     /// writable event).
     pub fn flush(&mut self) -> io::Result<()> {
+        if !self.connected()? {
+            return Ok(());
+        }
         match self.tls.as_deref_mut() {
             None => flush_plain(&mut self.stream, &mut self.buffers),
             Some(tls) => flush_tls(tls, &mut self.stream, &mut self.buffers),
@@ -111,6 +123,9 @@ impl Wire {
 
     /// Reads until the socket would block or the server closes the connection.
     pub fn read_available(&mut self) -> io::Result<ReadEnd> {
+        if !self.connected()? {
+            return Ok(ReadEnd::Drained);
+        }
         match self.tls.as_deref_mut() {
             None => read_plain(&mut self.stream, &mut self.buffers),
             Some(tls) => {
@@ -120,6 +135,16 @@ impl Wire {
                 }
                 Ok(end)
             }
+        }
+    }
+
+    /// Ends a TLS session politely (close_notify, written if the socket takes it at once);
+    /// the socket itself closes when the wire is dropped.
+    pub fn close(&mut self) {
+        if let Some(tls) = self.tls.as_deref_mut() {
+            tls.send_close_notify();
+            // Best effort: the connection is being given up either way.
+            let _ = tls.write_tls(&mut self.stream);
         }
     }
 
@@ -134,6 +159,24 @@ impl Wire {
         if buffers.start == buffers.end {
             buffers.start = 0;
             buffers.end = 0;
+        }
+    }
+
+    /// Whether a non-blocking connect has completed; its error if it failed.
+    fn connected(&mut self) -> io::Result<bool> {
+        if !self.connecting {
+            return Ok(true);
+        }
+        if let Some(error) = self.stream.take_error()? {
+            return Err(error);
+        }
+        match self.stream.peer_addr() {
+            Ok(_) => {
+                self.connecting = false;
+                Ok(true)
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(error) => Err(error),
         }
     }
 }
@@ -362,12 +405,29 @@ mod tests {
         let (addr, server) = serve_once(1, Vec::new());
         let cacert = temp_file("wire-other-cert.pem", OTHER_CERT);
         let client = TlsClient::new(&cacert, "127.0.0.1").unwrap();
-        let mut wire = Wire::connect(addr, Some(&client)).unwrap();
+        let mut wire = Wire::start_connect(addr, Some(&client)).unwrap();
         wire.outgoing().push(b'x');
         let error = drive(&mut wire, Wire::is_ready).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
         assert_eq!(error.to_string(), "invalid peer certificate: UnknownIssuer");
         assert!(server.join().unwrap().is_err(), "the server saw the alert");
         let _ = std::fs::remove_file(cacert);
+    }
+
+    #[test]
+    fn plain_tcp_after_a_non_blocking_connect() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut request = [0; 5];
+            socket.read_exact(&mut request).unwrap();
+            socket.write_all(b"pong").unwrap();
+            request
+        });
+        let mut wire = Wire::start_connect(addr, None).unwrap();
+        wire.outgoing().extend_from_slice(b"ping!");
+        drive(&mut wire, |wire| wire.unread() == b"pong").unwrap();
+        assert_eq!(&server.join().unwrap(), b"ping!");
     }
 }

@@ -19,6 +19,9 @@ pub enum TestKind {
     Noop,
     /// [`MSET_KEYS`] pairs per request: Skyhash `USET k v k v …`, RESP `MSET k v k v …`.
     Mset,
+    /// A new connection per request: connect, the TLS handshake with `--tls`, one no-op,
+    /// close. Run by `connect`, not by the batch engine.
+    Connect,
 }
 
 /// Keys per MSET request, as redis-benchmark's MSET test uses.
@@ -42,6 +45,7 @@ impl TestKind {
             (TestKind::Noop, Protocol::Skyhash) => "HEYA",
             (TestKind::Noop, Protocol::Resp) => "PING",
             (TestKind::Mset, _) => "MSET",
+            (TestKind::Connect, _) => "CONNECT",
         }
     }
 
@@ -52,13 +56,14 @@ impl TestKind {
             "get" => Some(TestKind::Get),
             "heya" | "ping" => Some(TestKind::Noop),
             "mset" => Some(TestKind::Mset),
+            "connect" => Some(TestKind::Connect),
             _ => None,
         }
     }
 
     /// Whether the test's requests name keys (the no-op does not).
     fn uses_keys(self) -> bool {
-        self != TestKind::Noop
+        !matches!(self, TestKind::Noop | TestKind::Connect)
     }
 }
 
@@ -80,8 +85,8 @@ impl RequestTemplate {
             }
             (TestKind::Set, Protocol::Resp) => parts.extend([&b"SET"[..], &placeholder, &value]),
             (TestKind::Get, _) => parts.extend([&b"GET"[..], &placeholder]),
-            (TestKind::Noop, Protocol::Skyhash) => parts.push(b"HEYA"),
-            (TestKind::Noop, Protocol::Resp) => parts.push(b"PING"),
+            (TestKind::Noop | TestKind::Connect, Protocol::Skyhash) => parts.push(b"HEYA"),
+            (TestKind::Noop | TestKind::Connect, Protocol::Resp) => parts.push(b"PING"),
             (TestKind::Mset, _) => {
                 parts.push(match protocol {
                     Protocol::Skyhash => b"USET",
@@ -220,7 +225,7 @@ fn skyhash_reply_expected(kind: TestKind, reply: &Reply<'_>) -> bool {
         TestKind::Get => {
             matches!(element, Element::Str(_)) || *element == Element::Code(ResponseCode::Nil as u8)
         }
-        TestKind::Noop => *element == Element::Str(b"HEY!"),
+        TestKind::Noop | TestKind::Connect => *element == Element::Str(b"HEY!"),
     }
 }
 
@@ -229,7 +234,7 @@ fn resp_reply_expected(kind: TestKind, value: &resp::Value<'_>) -> bool {
     match kind {
         TestKind::Set | TestKind::Mset => *value == Value::Simple(b"OK"),
         TestKind::Get => matches!(value, Value::Bulk(_) | Value::Nil),
-        TestKind::Noop => *value == Value::Simple(b"PONG"),
+        TestKind::Noop | TestKind::Connect => *value == Value::Simple(b"PONG"),
     }
 }
 
@@ -353,5 +358,25 @@ mod tests {
         assert_eq!(TestKind::Noop.name(Protocol::Skyhash), "HEYA");
         assert_eq!(TestKind::Noop.name(Protocol::Resp), "PING");
         assert_eq!(TestKind::from_flag("lpush"), None);
+        assert_eq!(TestKind::from_flag("connect"), Some(TestKind::Connect));
+        assert_eq!(TestKind::Connect.name(Protocol::Resp), "CONNECT");
+    }
+
+    #[test]
+    fn the_connect_test_sends_the_no_op() {
+        for protocol in [Protocol::Skyhash, Protocol::Resp] {
+            assert_eq!(
+                one_request(TestKind::Connect, protocol, 3, None),
+                one_request(TestKind::Noop, protocol, 3, None)
+            );
+        }
+        assert_eq!(
+            check_reply(Protocol::Skyhash, TestKind::Connect, b"*1\n+4\nHEY!\n"),
+            Ok(Some((11, true)))
+        );
+        assert_eq!(
+            check_reply(Protocol::Resp, TestKind::Connect, b"+OK\r\n"),
+            Ok(Some((5, false)))
+        );
     }
 }
