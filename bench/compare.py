@@ -86,7 +86,8 @@ def main():
     if options.bin_dir:
         BIN = os.path.abspath(options.bin_dir)
     else:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "stratus",
+                        "-p", "stratus-bench"], cwd=ROOT, check=True)
     scale = 0.1 if options.quick else 1.0
     n = lambda count: str(max(1000, int(count * scale)))
 

@@ -3,6 +3,7 @@
 //! response elements. This module knows nothing of sockets, the table or the actions.
 
 pub mod parse;
+pub mod reply;
 pub mod write;
 
 pub use parse::{Args, Element, ParsedQuery, ProtocolError, QueryParser};

@@ -3,8 +3,11 @@
 //! key slots, so building a batch costs a memcpy, not an encoding. Keys come from a seeded
 //! generator (the same run sends the same keys). No I/O and no timing: `client` does those.
 
+use stratus::protocol::reply::{self, Element, Reply};
+use stratus::protocol::ResponseCode;
+
 use crate::protocol::{MalformedReply, Protocol};
-use crate::{resp, skyhash};
+use crate::resp;
 
 /// The tests `-t` can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +19,9 @@ pub enum TestKind {
     Noop,
     /// [`MSET_KEYS`] pairs per request: Skyhash `USET k v k v …`, RESP `MSET k v k v …`.
     Mset,
+    /// A new connection per request: connect, the TLS handshake with `--tls`, one no-op,
+    /// close. Run by `connect`, not by the batch engine.
+    Connect,
 }
 
 /// Keys per MSET request, as redis-benchmark's MSET test uses.
@@ -39,6 +45,7 @@ impl TestKind {
             (TestKind::Noop, Protocol::Skyhash) => "HEYA",
             (TestKind::Noop, Protocol::Resp) => "PING",
             (TestKind::Mset, _) => "MSET",
+            (TestKind::Connect, _) => "CONNECT",
         }
     }
 
@@ -49,13 +56,14 @@ impl TestKind {
             "get" => Some(TestKind::Get),
             "heya" | "ping" => Some(TestKind::Noop),
             "mset" => Some(TestKind::Mset),
+            "connect" => Some(TestKind::Connect),
             _ => None,
         }
     }
 
     /// Whether the test's requests name keys (the no-op does not).
     fn uses_keys(self) -> bool {
-        self != TestKind::Noop
+        !matches!(self, TestKind::Noop | TestKind::Connect)
     }
 }
 
@@ -77,8 +85,8 @@ impl RequestTemplate {
             }
             (TestKind::Set, Protocol::Resp) => parts.extend([&b"SET"[..], &placeholder, &value]),
             (TestKind::Get, _) => parts.extend([&b"GET"[..], &placeholder]),
-            (TestKind::Noop, Protocol::Skyhash) => parts.push(b"HEYA"),
-            (TestKind::Noop, Protocol::Resp) => parts.push(b"PING"),
+            (TestKind::Noop | TestKind::Connect, Protocol::Skyhash) => parts.push(b"HEYA"),
+            (TestKind::Noop | TestKind::Connect, Protocol::Resp) => parts.push(b"PING"),
             (TestKind::Mset, _) => {
                 parts.push(match protocol {
                     Protocol::Skyhash => b"USET",
@@ -196,16 +204,16 @@ pub fn check_reply(
     buf: &[u8],
 ) -> Result<Option<(usize, bool)>, MalformedReply> {
     Ok(match protocol {
-        Protocol::Skyhash => skyhash::parse_reply(buf)?
-            .map(|(reply, len)| (len, skyhash_reply_expected(kind, &reply))),
+        Protocol::Skyhash => {
+            reply::parse(buf)?.map(|(reply, len)| (len, skyhash_reply_expected(kind, &reply)))
+        }
         Protocol::Resp => {
             resp::parse_reply(buf)?.map(|(value, len)| (len, resp_reply_expected(kind, &value)))
         }
     })
 }
 
-fn skyhash_reply_expected(kind: TestKind, reply: &skyhash::Reply<'_>) -> bool {
-    use skyhash::Element;
+fn skyhash_reply_expected(kind: TestKind, reply: &Reply<'_>) -> bool {
     let Some(element) = reply.single() else {
         return false;
     };
@@ -214,8 +222,10 @@ fn skyhash_reply_expected(kind: TestKind, reply: &skyhash::Reply<'_>) -> bool {
         TestKind::Set => *element == Element::Unsigned(1),
         TestKind::Mset => *element == Element::Unsigned(MSET_KEYS as u64),
         // A key never set answers code 1 (nil), which is a correct answer, not an error.
-        TestKind::Get => matches!(element, Element::Str(_) | Element::Code(b"1")),
-        TestKind::Noop => *element == Element::Str(b"HEY!"),
+        TestKind::Get => {
+            matches!(element, Element::Str(_)) || *element == Element::Code(ResponseCode::Nil as u8)
+        }
+        TestKind::Noop | TestKind::Connect => *element == Element::Str(b"HEY!"),
     }
 }
 
@@ -224,7 +234,7 @@ fn resp_reply_expected(kind: TestKind, value: &resp::Value<'_>) -> bool {
     match kind {
         TestKind::Set | TestKind::Mset => *value == Value::Simple(b"OK"),
         TestKind::Get => matches!(value, Value::Bulk(_) | Value::Nil),
-        TestKind::Noop => *value == Value::Simple(b"PONG"),
+        TestKind::Noop | TestKind::Connect => *value == Value::Simple(b"PONG"),
     }
 }
 
@@ -348,5 +358,25 @@ mod tests {
         assert_eq!(TestKind::Noop.name(Protocol::Skyhash), "HEYA");
         assert_eq!(TestKind::Noop.name(Protocol::Resp), "PING");
         assert_eq!(TestKind::from_flag("lpush"), None);
+        assert_eq!(TestKind::from_flag("connect"), Some(TestKind::Connect));
+        assert_eq!(TestKind::Connect.name(Protocol::Resp), "CONNECT");
+    }
+
+    #[test]
+    fn the_connect_test_sends_the_no_op() {
+        for protocol in [Protocol::Skyhash, Protocol::Resp] {
+            assert_eq!(
+                one_request(TestKind::Connect, protocol, 3, None),
+                one_request(TestKind::Noop, protocol, 3, None)
+            );
+        }
+        assert_eq!(
+            check_reply(Protocol::Skyhash, TestKind::Connect, b"*1\n+4\nHEY!\n"),
+            Ok(Some((11, true)))
+        );
+        assert_eq!(
+            check_reply(Protocol::Resp, TestKind::Connect, b"+OK\r\n"),
+            Ok(Some((5, false)))
+        );
     }
 }

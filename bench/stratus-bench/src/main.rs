@@ -1,25 +1,33 @@
 //! stratus-bench: measures Stratus (Skyhash 1.0) and Redis (RESP2) side by side with one tool.
 //! This file only reads the command line, runs the mode and maps the outcome to an exit status
-//! (0 all good, 1 a failed or erroneous run, 2 a bad command line). Modules: `options`,
-//! `workload` (requests, accepted replies), `client` + `wire` + `saver` (the mio load engine),
-//! `persistence` + `blocking`, `protocol` + `skyhash` + `resp` (wire formats), `report`.
+//! (0 all good, 1 a failed or erroneous run, 2 a bad command line). Modules: `options` and
+//! `usage` (the command line), `workload` (requests, accepted replies), `load` (what the load
+//! tests share), `client` + `saver` (the request tests' mio engine), `connect` (the connection
+//! test's), `wire` + `tls` (plain or TLS connections), `persistence` + `blocking`, `protocol` +
+//! `resp` (wire formats; Skyhash replies are parsed by the server library's
+//! `stratus::protocol::reply`), `report`.
 
 mod blocking;
 mod client;
+mod connect;
+mod load;
 mod options;
 mod persistence;
 mod protocol;
 mod report;
 mod resp;
 mod saver;
-mod skyhash;
+mod tls;
+mod usage;
 mod wire;
 mod workload;
 
 use std::process::ExitCode;
 
+use load::LoadError;
 use options::{Command, LoadOptions, UsageError};
-use workload::KeyChooser;
+use tls::TlsClient;
+use workload::{KeyChooser, TestKind};
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -58,8 +66,15 @@ fn main() -> ExitCode {
 
 /// Runs every test in order, printing each line as its test ends (or the JSON at the end).
 fn run_load(options: &LoadOptions) -> ExitCode {
-    let addr = match client::resolve(&options.host, options.port) {
-        Ok(addr) => addr,
+    let target = load::resolve(&options.host, options.port).and_then(|addr| {
+        let tls = options
+            .tls
+            .as_deref()
+            .map(|cacert| TlsClient::new(cacert, &options.host));
+        Ok((addr, tls.transpose().map_err(LoadError::TlsSetup)?))
+    });
+    let (addr, tls) = match target {
+        Ok(target) => target,
         Err(error) => {
             eprintln!("stratus-bench: {error}");
             return ExitCode::from(EXIT_FAILED);
@@ -68,7 +83,11 @@ fn run_load(options: &LoadOptions) -> ExitCode {
     let mut keys = KeyChooser::new(options.keyspace);
     let mut outcomes = Vec::with_capacity(options.tests.len());
     for &kind in &options.tests {
-        match client::run_test(options, addr, kind, &mut keys) {
+        let outcome = match kind {
+            TestKind::Connect => connect::run_test(options, addr, tls.as_ref()),
+            _ => client::run_test(options, addr, tls.as_ref(), kind, &mut keys),
+        };
+        match outcome {
             Ok(outcome) => {
                 if !options.json {
                     println!("{}", report::load_text(&outcome, options));

@@ -1,10 +1,13 @@
 //! The two wire protocols the benchmark speaks as a client: which one, its default port, request
-//! encoding, and the error for a reply that cannot be framed. The reply parsers themselves live
-//! in `skyhash` and `resp`; this module only dispatches between them and does no I/O.
+//! encoding, and the error for a reply that cannot be framed. The reply parsers themselves are
+//! the server library's `stratus::protocol::reply` (Skyhash) and `resp`; this module only
+//! dispatches between them and does no I/O.
 
 use std::fmt;
 
-use crate::{resp, skyhash};
+use stratus::protocol::reply::{self, ReplyError};
+
+use crate::resp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -22,10 +25,13 @@ impl Protocol {
         }
     }
 
-    pub fn default_port(self) -> u16 {
-        match self {
-            Protocol::Skyhash => 2003,
-            Protocol::Resp => 6379,
+    /// Skyhash's ports are skyd's: 2003, and 2004 for TLS. Redis has no TLS port of its own;
+    /// TLS setups commonly move 6379 to TLS (`--tls-port 6379 --port 0`).
+    pub fn default_port(self, tls: bool) -> u16 {
+        match (self, tls) {
+            (Protocol::Skyhash, false) => 2003,
+            (Protocol::Skyhash, true) => 2004,
+            (Protocol::Resp, _) => 6379,
         }
     }
 
@@ -40,7 +46,7 @@ impl Protocol {
     /// The length of the complete reply at the start of `buf`, `None` if more bytes are needed.
     pub fn reply_len(self, buf: &[u8]) -> Result<Option<usize>, MalformedReply> {
         Ok(match self {
-            Protocol::Skyhash => skyhash::parse_reply(buf)?.map(|(_, len)| len),
+            Protocol::Skyhash => reply::parse(buf)?.map(|(_, len)| len),
             Protocol::Resp => resp::parse_reply(buf)?.map(|(_, len)| len),
         })
     }
@@ -81,9 +87,25 @@ impl fmt::Display for MalformedReply {
 
 impl std::error::Error for MalformedReply {}
 
-/// The deepest array nesting a reply may have. The commands used here nest at most one level;
-/// the bound keeps a hostile stream from recursing the parser off the stack.
-pub const MAX_REPLY_DEPTH: usize = 8;
+impl From<ReplyError> for MalformedReply {
+    fn from(error: ReplyError) -> Self {
+        match error {
+            ReplyError::UnexpectedByte { offset, byte } => {
+                MalformedReply::UnexpectedByte { offset, byte }
+            }
+            ReplyError::BadNumber { offset } => MalformedReply::BadNumber { offset },
+            ReplyError::UnknownType { offset, symbol } => {
+                MalformedReply::UnknownType { offset, symbol }
+            }
+            ReplyError::TooDeep { offset } => MalformedReply::TooDeep { offset },
+        }
+    }
+}
+
+/// The deepest array nesting a RESP reply may have: the same bound as Skyhash replies'. The
+/// commands used here nest at most one level; the bound keeps a hostile stream from recursing
+/// the parser off the stack.
+pub const MAX_REPLY_DEPTH: usize = reply::MAX_NESTING;
 
 /// Bytes shown when quoting a reply in a message: enough to recognise it, short enough for a
 /// terminal line.

@@ -2,99 +2,27 @@
 //! connection sends a batch of `pipeline` requests, reads and checks their replies, records
 //! each one's latency (batch written → reply read) and then sends the next batch, until the
 //! test's requests are all answered or lost. One thread keeps the tool off the server's second
-//! core. It neither builds requests (`workload`) nor formats results (`report`).
+//! core. With `--tls` every handshake ends before the test's clock starts. It neither builds
+//! requests (`workload`) nor formats results (`report`).
 
-use std::fmt;
-use std::io::{self, IsTerminal, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::io;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::load::{self, LoadError, Progress, TestOutcome, STALL_TIMEOUT};
 use crate::options::LoadOptions;
 use crate::protocol::{quote, Protocol};
-use crate::saver::{SaveTally, Saver, SaverError};
+use crate::saver::Saver;
+use crate::tls::TlsClient;
 use crate::wire::{ReadEnd, Wire};
 use crate::workload::{check_reply, KeyChooser, RequestTemplate, TestKind};
 
-/// How often the progress line is redrawn.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
-/// A test that sees no reply for this long is stopped: the server is hung or gone.
-const STALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Latencies are recorded in nanoseconds, up to an hour, to 3 significant digits.
-const LATENCY_MAX_NANOS: u64 = 3_600 * 1_000_000_000;
-const LATENCY_SIGNIFICANT_DIGITS: u8 = 3;
-
-/// Everything measured in one test.
-#[derive(Debug)]
-pub struct TestOutcome {
-    pub name: &'static str,
-    /// Replies received, expected or not.
-    pub answered: u64,
-    /// Requests sent on connections that were dropped before their reply came.
-    pub lost: u64,
-    /// Unexpected and malformed replies, and lost requests.
-    pub errors: u64,
-    /// First request written to last reply read.
-    pub elapsed: Duration,
-    /// Per-request latency in nanoseconds.
-    pub latency: Histogram<u64>,
-    pub first_error: Option<String>,
-    pub connections_lost: usize,
-    /// Why the test ended before all its requests were settled.
-    pub stopped: Option<String>,
-    pub saves: Option<SaveTally>,
-}
-
-impl TestOutcome {
-    /// Requests whose fate is known: answered or lost.
-    pub fn settled(&self) -> u64 {
-        self.answered + self.lost
-    }
-}
-
-#[derive(Debug)]
-pub enum LoadError {
-    Resolve { target: String, source: io::Error },
-    NoAddress { target: String },
-    Connect { addr: SocketAddr, source: io::Error },
-    Poll(io::Error),
-    Histogram(String),
-    Saves(SaverError),
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoadError::Resolve { target, source } => write!(f, "cannot resolve {target}: {source}"),
-            LoadError::NoAddress { target } => write!(f, "{target} resolves to no address"),
-            LoadError::Connect { addr, source } => {
-                write!(
-                    f,
-                    "cannot connect to {addr}: {source} (is the server running?)"
-                )
-            }
-            LoadError::Poll(error) => write!(f, "event loop: {error}"),
-            LoadError::Histogram(error) => write!(f, "latency histogram: {error}"),
-            LoadError::Saves(error) => write!(f, "background saves: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for LoadError {}
-
-pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, LoadError> {
-    let target = format!("{host}:{port}");
-    (host, port)
-        .to_socket_addrs()
-        .map_err(|source| LoadError::Resolve {
-            target: target.clone(),
-            source,
-        })?
-        .next()
-        .ok_or(LoadError::NoAddress { target })
-}
+/// How long the TLS handshakes of all the connections may take together.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One connection of the test.
 struct Client {
@@ -125,24 +53,21 @@ struct Engine<'a> {
     last_reply_at: Option<Instant>,
 }
 
-/// Runs test `kind` against `addr`; `keys` carries on from one test to the next.
+/// Runs test `kind` against `addr` (over TLS with `tls`); `keys` carries on from one test to
+/// the next.
 pub fn run_test(
     options: &LoadOptions,
     addr: SocketAddr,
+    tls: Option<&TlsClient>,
     kind: TestKind,
     keys: &mut KeyChooser,
 ) -> Result<TestOutcome, LoadError> {
-    let poll = Poll::new().map_err(LoadError::Poll)?;
+    let mut poll = Poll::new().map_err(LoadError::Poll)?;
     let mut clients = Vec::with_capacity(options.clients);
     for index in 0..options.clients {
-        let mut wire = Wire::connect(addr).map_err(|source| LoadError::Connect { addr, source })?;
-        poll.registry()
-            .register(
-                &mut wire.stream,
-                Token(index),
-                Interest::READABLE | Interest::WRITABLE,
-            )
-            .map_err(LoadError::Poll)?;
+        let mut wire =
+            Wire::connect(addr, tls).map_err(|source| LoadError::Connect { addr, source })?;
+        register(&poll, &mut wire.stream, index)?;
         clients.push(Client {
             wire,
             unanswered: 0,
@@ -150,21 +75,16 @@ pub fn run_test(
             open: true,
         });
     }
+    if tls.is_some() {
+        complete_handshakes(&mut poll, &mut clients, addr)?;
+    }
     let saver = if options.background_saves {
-        let mut saver = Saver::connect(addr, options.protocol).map_err(LoadError::Saves)?;
-        poll.registry()
-            .register(
-                saver.stream(),
-                Token(options.clients),
-                Interest::READABLE | Interest::WRITABLE,
-            )
-            .map_err(LoadError::Poll)?;
+        let mut saver = Saver::connect(addr, tls, options.protocol).map_err(LoadError::Saves)?;
+        register(&poll, saver.stream(), options.clients)?;
         Some(saver)
     } else {
         None
     };
-    let latency = Histogram::new_with_bounds(1, LATENCY_MAX_NANOS, LATENCY_SIGNIFICANT_DIGITS)
-        .map_err(|error| LoadError::Histogram(error.to_string()))?;
     let engine = Engine {
         protocol: options.protocol,
         kind,
@@ -181,16 +101,59 @@ pub fn run_test(
         errors: 0,
         first_error: None,
         connections_lost: 0,
-        latency,
+        latency: load::latency_histogram()?,
         last_reply_at: None,
     };
     engine.run()
 }
 
+fn register(poll: &Poll, stream: &mut TcpStream, index: usize) -> Result<(), LoadError> {
+    poll.registry()
+        .register(
+            stream,
+            Token(index),
+            Interest::READABLE | Interest::WRITABLE,
+        )
+        .map_err(LoadError::Poll)
+}
+
+/// Drives every connection's TLS handshake to its end before the test starts, so the test
+/// times requests, not handshakes (`-t connect` times those).
+fn complete_handshakes(
+    poll: &mut Poll,
+    clients: &mut [Client],
+    addr: SocketAddr,
+) -> Result<(), LoadError> {
+    let failed = |source| LoadError::Handshake { addr, source };
+    for client in clients.iter_mut() {
+        client.wire.flush().map_err(failed)?;
+    }
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let mut events = Events::with_capacity(1024);
+    while clients.iter().any(|client| !client.wire.is_ready()) {
+        if Instant::now() >= deadline {
+            return Err(failed(io::ErrorKind::TimedOut.into()));
+        }
+        load::wait(poll, &mut events, deadline)?;
+        for event in events.iter() {
+            let wire = &mut clients[event.token().0].wire;
+            if event.is_writable() {
+                wire.flush().map_err(failed)?;
+            }
+            if wire.read_available().map_err(failed)? == ReadEnd::Closed {
+                return Err(failed(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "the server closed the connection",
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Engine<'_> {
     fn run(mut self) -> Result<TestOutcome, LoadError> {
         let name = self.kind.name(self.protocol);
-        let progress = io::stderr().is_terminal();
         let mut events = Events::with_capacity(1024);
         let started = Instant::now();
         for id in 0..self.clients.len() {
@@ -199,46 +162,19 @@ impl Engine<'_> {
         if let Some(saver) = &mut self.saver {
             saver.on_timer(started).map_err(LoadError::Saves)?;
         }
-        let mut next_progress = started + PROGRESS_INTERVAL;
-        let mut progress_mark = (started, 0u64);
+        let mut progress = Progress::new(started);
         let mut last_activity = started;
-        let mut stopped = None;
-        while self.settled() < self.total {
-            if !self.clients.iter().any(|client| client.open) {
-                stopped = Some("every connection was closed".to_owned());
-                break;
+        let stopped = loop {
+            if self.settled() >= self.total {
+                break None;
             }
-            let now = Instant::now();
-            if now.duration_since(last_activity) >= STALL_TIMEOUT {
-                stopped = Some(format!("no reply for {} s", STALL_TIMEOUT.as_secs()));
-                break;
+            if let Some(reason) = self.reason_to_stop(last_activity) {
+                break Some(reason);
             }
-            let mut deadline = last_activity + STALL_TIMEOUT;
-            if progress {
-                deadline = deadline.min(next_progress);
-            }
-            if let Some(due) = self.saver.as_ref().and_then(Saver::deadline) {
-                deadline = deadline.min(due);
-            }
-            match self
-                .poll
-                .poll(&mut events, Some(deadline.saturating_duration_since(now)))
-            {
-                Ok(()) => {}
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => return Err(LoadError::Poll(error)),
-            }
+            let deadline = self.next_deadline(last_activity, &progress);
+            load::wait(&mut self.poll, &mut events, deadline)?;
             let before = self.settled();
-            for event in events.iter() {
-                let Token(id) = event.token();
-                if id < self.clients.len() {
-                    self.on_event(id, event.is_writable());
-                } else if let Some(saver) = &mut self.saver {
-                    saver
-                        .on_event(Instant::now(), event.is_writable())
-                        .map_err(LoadError::Saves)?;
-                }
-            }
+            self.dispatch(&events)?;
             let now = Instant::now();
             if self.settled() != before {
                 last_activity = now;
@@ -246,31 +182,59 @@ impl Engine<'_> {
             if let Some(saver) = &mut self.saver {
                 saver.on_timer(now).map_err(LoadError::Saves)?;
             }
-            if progress && now >= next_progress {
-                let (mark_time, mark_settled) = progress_mark;
-                let rate = (self.settled() - mark_settled) as f64
-                    / now.duration_since(mark_time).as_secs_f64();
-                eprint!(
-                    "\r{name}: {} of {} requests, {rate:.0} requests/s   ",
-                    self.settled(),
-                    self.total
-                );
-                progress_mark = (now, self.settled());
-                next_progress = now + PROGRESS_INTERVAL;
+            progress.show(now, name, self.settled(), self.total);
+        };
+        progress.clear();
+        Ok(self.finish(started, stopped))
+    }
+
+    /// Why the test cannot go on, if it cannot: no connection left, or no reply for too long.
+    fn reason_to_stop(&self, last_activity: Instant) -> Option<String> {
+        if !self.clients.iter().any(|client| client.open) {
+            return Some("every connection was closed".to_owned());
+        }
+        if last_activity.elapsed() >= STALL_TIMEOUT {
+            return Some(format!("no reply for {} s", STALL_TIMEOUT.as_secs()));
+        }
+        None
+    }
+
+    /// The earliest of the stall deadline, the next progress line and the saver's timer.
+    fn next_deadline(&self, last_activity: Instant, progress: &Progress) -> Instant {
+        let mut deadline = last_activity + STALL_TIMEOUT;
+        if let Some(due) = progress.next {
+            deadline = deadline.min(due);
+        }
+        if let Some(due) = self.saver.as_ref().and_then(Saver::deadline) {
+            deadline = deadline.min(due);
+        }
+        deadline
+    }
+
+    /// Hands each readiness event to its connection or to the saver.
+    fn dispatch(&mut self, events: &Events) -> Result<(), LoadError> {
+        for event in events.iter() {
+            let Token(id) = event.token();
+            if id < self.clients.len() {
+                self.on_event(id, event.is_writable());
+            } else if let Some(saver) = &mut self.saver {
+                saver
+                    .on_event(Instant::now(), event.is_writable())
+                    .map_err(LoadError::Saves)?;
             }
         }
-        if progress {
-            // Erase the progress line so the result line starts clean.
-            eprint!("\r\x1b[K");
-            let _ = io::stderr().flush();
-        }
+        Ok(())
+    }
+
+    /// The outcome once the loop has ended; a stopped test drops every connection first.
+    fn finish(mut self, started: Instant, stopped: Option<String>) -> TestOutcome {
         if stopped.is_some() {
             for id in 0..self.clients.len() {
                 self.drop_connection(id, None);
             }
         }
-        Ok(TestOutcome {
-            name,
+        TestOutcome {
+            kind: self.kind,
             answered: self.answered,
             lost: self.lost,
             errors: self.errors,
@@ -282,7 +246,7 @@ impl Engine<'_> {
             connections_lost: self.connections_lost,
             stopped,
             saves: self.saver.as_ref().map(Saver::tally),
-        })
+        }
     }
 
     fn settled(&self) -> u64 {

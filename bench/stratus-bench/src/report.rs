@@ -4,9 +4,10 @@
 
 use std::fmt::Write;
 
-use crate::client::TestOutcome;
+use crate::load::TestOutcome;
 use crate::options::LoadOptions;
 use crate::persistence::ServerFigures;
+use crate::workload::TestKind;
 
 /// The figures of one load test, in the units they are reported in.
 struct LoadFigures {
@@ -52,7 +53,7 @@ pub fn load_text(outcome: &TestOutcome, options: &LoadOptions) -> String {
     let mut text = format!(
         "{}: {:.2} requests/s, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms, \
          {} errors",
-        outcome.name,
+        outcome.kind.name(options.protocol),
         figures.rps,
         figures.p50_ms,
         figures.p99_ms,
@@ -69,15 +70,25 @@ pub fn load_text(outcome: &TestOutcome, options: &LoadOptions) -> String {
             let _ = write!(text, ", {} failed", saves.failed);
         }
     }
-    let _ = write!(
-        text,
-        " ({} requests, {} clients, pipeline {}, {} B values, {})",
-        outcome.settled(),
-        options.clients,
-        options.pipeline,
-        options.data_size,
-        keyspace_text(options)
-    );
+    let transport = if options.tls.is_some() { ", TLS" } else { "" };
+    if outcome.kind == TestKind::Connect {
+        let _ = write!(
+            text,
+            " ({} connections, {} at once{transport})",
+            outcome.settled(),
+            options.clients,
+        );
+    } else {
+        let _ = write!(
+            text,
+            " ({} requests, {} clients, pipeline {}, {} B values, {}{transport})",
+            outcome.settled(),
+            options.clients,
+            options.pipeline,
+            options.data_size,
+            keyspace_text(options)
+        );
+    }
     if let Some(reason) = &outcome.stopped {
         let _ = write!(
             text,
@@ -111,8 +122,9 @@ pub fn load_json(outcomes: &[TestOutcome], options: &LoadOptions) -> String {
             json,
             "\n  {{\"test\":{},\"rps\":{},\"p50_ms\":{},\"p99_ms\":{},\"p999_ms\":{},\
              \"max_ms\":{},\"errors\":{},\"requests\":{},\"mean_ms\":{},\"elapsed_s\":{},\
-             \"protocol\":{},\"clients\":{},\"pipeline\":{},\"data_size\":{},\"keyspace\":{}",
-            json_string(outcome.name),
+             \"protocol\":{},\"tls\":{},\"clients\":{},\"pipeline\":{},\"data_size\":{},\
+             \"keyspace\":{}",
+            json_string(outcome.kind.name(options.protocol)),
             json_number(figures.rps, 2),
             json_number(figures.p50_ms, 3),
             json_number(figures.p99_ms, 3),
@@ -123,6 +135,7 @@ pub fn load_json(outcomes: &[TestOutcome], options: &LoadOptions) -> String {
             json_number(figures.mean_ms, 3),
             json_number(outcome.elapsed.as_secs_f64(), 6),
             json_string(options.protocol.name()),
+            options.tls.is_some(),
             options.clients,
             options.pipeline,
             options.data_size,

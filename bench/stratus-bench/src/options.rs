@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use getopts::{Fail, Matches, Options};
 
 use crate::protocol::Protocol;
+pub use crate::usage::USAGE;
 use crate::workload::{TestKind, MAX_KEYSPACE};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -38,6 +39,9 @@ pub struct LoadOptions {
     pub tests: Vec<TestKind>,
     pub json: bool,
     pub background_saves: bool,
+    /// `--tls --cacert FILE`: speak TLS, verifying the server against the roots in FILE and
+    /// the name in `host`. `None`: plain TCP.
+    pub tls: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +86,9 @@ pub enum UsageError {
     TooMuchMemory {
         bytes: u128,
     },
+    TlsWithoutCacert,
+    CacertWithoutTls,
+    ConnectWithBackgroundSaves,
     NotUtf8,
 }
 
@@ -96,7 +103,7 @@ impl fmt::Display for UsageError {
             } => write!(f, "invalid value '{value}' for {flag}: expected {expected}"),
             UsageError::UnknownTest(name) => write!(
                 f,
-                "unknown test '{name}' in -t/--tests: expected set, get, heya, ping or mset"
+                "unknown test '{name}' in -t/--tests: expected set, get, heya, ping, mset or connect"
             ),
             UsageError::NoTests => f.write_str("-t/--tests names no test"),
             UsageError::UnexpectedArgument(argument) => {
@@ -107,6 +114,13 @@ impl fmt::Display for UsageError {
                 "clients x pipeline x request size is {bytes} bytes of requests in flight, \
                  over the limit of {MAX_BATCH_MEMORY}: lower -c, -P or -d"
             ),
+            UsageError::TlsWithoutCacert => f.write_str(
+                "--tls needs --cacert FILE: the PEM certificate(s) to verify the server's against",
+            ),
+            UsageError::CacertWithoutTls => f.write_str("--cacert is only used with --tls"),
+            UsageError::ConnectWithBackgroundSaves => {
+                f.write_str("--background-saves does not apply to the connect test")
+            }
             UsageError::NotUtf8 => f.write_str("an argument is not valid UTF-8"),
         }
     }
@@ -135,6 +149,8 @@ fn load_flags() -> Options {
         .optopt("r", "keyspace", "", "N")
         .optopt("t", "tests", "", "LIST")
         .optflag("", "background-saves", "")
+        .optflag("", "tls", "")
+        .optopt("", "cacert", "", "FILE")
         .optflag("", "json", "")
         .optflag("", "help", "")
         .optflag("", "version", "");
@@ -155,146 +171,178 @@ fn persistence_flags() -> Options {
     options
 }
 
+/// A whole-number flag: its long name, how messages show it, its default and its range.
+struct NumberFlag {
+    long: &'static str,
+    shown: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+    expected: &'static str,
+}
+
+const CLIENTS: NumberFlag = NumberFlag {
+    long: "clients",
+    shown: "-c/--clients",
+    default: DEFAULT_CLIENTS as u64,
+    min: 1,
+    max: MAX_CLIENTS as u64,
+    expected: "a whole number from 1 to 10000",
+};
+const REQUESTS: NumberFlag = NumberFlag {
+    long: "requests",
+    shown: "-n/--requests",
+    default: DEFAULT_REQUESTS,
+    min: 1,
+    max: u64::MAX,
+    expected: "a whole number of at least 1",
+};
+const PIPELINE: NumberFlag = NumberFlag {
+    long: "pipeline",
+    shown: "-P/--pipeline",
+    default: 1,
+    min: 1,
+    max: MAX_PIPELINE as u64,
+    expected: "a whole number from 1 to 100000",
+};
+const LOAD_DATA_SIZE: NumberFlag = NumberFlag {
+    long: "data-size",
+    shown: "-d/--data-size",
+    default: DEFAULT_LOAD_DATA_SIZE as u64,
+    min: 0,
+    max: MAX_DATA_SIZE as u64,
+    expected: "a size in bytes from 0 to 67108864",
+};
+/// Read with [`optional_number`]: the default port depends on the protocol.
+const PORT: NumberFlag = NumberFlag {
+    long: "port",
+    shown: "-p/--port",
+    default: 0,
+    min: 1,
+    max: u16::MAX as u64,
+    expected: "a port from 1 to 65535",
+};
+/// Read with [`optional_number`]: without `-r` every request uses one key.
+const KEYSPACE: NumberFlag = NumberFlag {
+    long: "keyspace",
+    shown: "-r/--keyspace",
+    default: 0,
+    min: 1,
+    max: MAX_KEYSPACE,
+    expected: "a whole number from 1 to 1000000000000",
+};
+const KEYS: NumberFlag = NumberFlag {
+    long: "keys",
+    shown: "--keys",
+    default: DEFAULT_KEYS,
+    ..KEYSPACE
+};
+const PERSISTENCE_DATA_SIZE: NumberFlag = NumberFlag {
+    long: "data-size",
+    shown: "-d/--data-size",
+    default: DEFAULT_PERSISTENCE_DATA_SIZE as u64,
+    min: 1,
+    max: MAX_DATA_SIZE as u64,
+    expected: "a size in bytes from 1 to 67108864",
+};
+const ROUNDS: NumberFlag = NumberFlag {
+    long: "rounds",
+    shown: "--rounds",
+    default: DEFAULT_ROUNDS as u64,
+    min: 1,
+    max: 1000,
+    expected: "a whole number from 1 to 1000",
+};
+
 fn parse_load(args: &[String]) -> Result<Command, UsageError> {
     let matches = matches(&load_flags(), args)?;
-    if matches.opt_present("help") {
-        return Ok(Command::Help(USAGE));
+    if let Some(command) = help_or_version(&matches) {
+        return Ok(command);
     }
-    if matches.opt_present("version") {
-        return Ok(Command::Version);
-    }
-    let protocol = match matches.opt_str("protocol").as_deref() {
-        None | Some("skyhash") => Protocol::Skyhash,
-        Some("resp") => Protocol::Resp,
-        Some(other) => {
-            return Err(UsageError::Value {
-                flag: "--protocol",
-                value: other.to_owned(),
-                expected: "skyhash or resp",
-            })
-        }
-    };
-    let port = match matches.opt_str("port") {
-        None => protocol.default_port(),
-        Some(text) => number(
-            &text,
-            "-p/--port",
-            1,
-            u16::MAX.into(),
-            "a port from 1 to 65535",
-        )? as u16,
-    };
-    let clients = number_flag(
-        &matches,
-        "clients",
-        "-c/--clients",
-        DEFAULT_CLIENTS as u64,
-        1,
-        MAX_CLIENTS as u64,
-        "a whole number from 1 to 10000",
-    )? as usize;
-    let requests = number_flag(
-        &matches,
-        "requests",
-        "-n/--requests",
-        DEFAULT_REQUESTS,
-        1,
-        u64::MAX,
-        "a whole number of at least 1",
-    )?;
-    let pipeline = number_flag(
-        &matches,
-        "pipeline",
-        "-P/--pipeline",
-        1,
-        1,
-        MAX_PIPELINE as u64,
-        "a whole number from 1 to 100000",
-    )? as usize;
-    let data_size = number_flag(
-        &matches,
-        "data-size",
-        "-d/--data-size",
-        DEFAULT_LOAD_DATA_SIZE as u64,
-        0,
-        MAX_DATA_SIZE as u64,
-        "a size in bytes from 0 to 67108864",
-    )? as usize;
-    let keyspace = match matches.opt_str("keyspace") {
-        None => None,
-        Some(text) => Some(number(
-            &text,
-            "-r/--keyspace",
-            1,
-            MAX_KEYSPACE,
-            "a whole number from 1 to 1000000000000",
-        )?),
-    };
-    let tests = match matches.opt_str("tests") {
-        None => vec![TestKind::Set, TestKind::Get],
-        Some(list) => parse_tests(&list)?,
-    };
-    // An MSET request carries ten values; the others at most one.
-    let request_bytes = data_size as u128 * 10 + 256;
-    let in_flight = clients as u128 * pipeline as u128 * request_bytes;
-    if in_flight > MAX_BATCH_MEMORY {
-        return Err(UsageError::TooMuchMemory { bytes: in_flight });
-    }
-    Ok(Command::Load(LoadOptions {
+    let protocol = protocol_flag(&matches)?;
+    let tls = tls_flags(&matches)?;
+    let options = LoadOptions {
         host: matches
             .opt_str("host")
             .unwrap_or_else(|| "127.0.0.1".to_owned()),
-        port,
+        port: optional_number(&matches, &PORT)?
+            .map_or(protocol.default_port(tls.is_some()), |port| port as u16),
         protocol,
-        clients,
-        requests,
-        pipeline,
-        data_size,
-        keyspace,
-        tests,
+        clients: number_flag(&matches, &CLIENTS)? as usize,
+        requests: number_flag(&matches, &REQUESTS)?,
+        pipeline: number_flag(&matches, &PIPELINE)? as usize,
+        data_size: number_flag(&matches, &LOAD_DATA_SIZE)? as usize,
+        keyspace: optional_number(&matches, &KEYSPACE)?,
+        tests: match matches.opt_str("tests") {
+            None => vec![TestKind::Set, TestKind::Get],
+            Some(list) => parse_tests(&list)?,
+        },
         json: matches.opt_present("json"),
         background_saves: matches.opt_present("background-saves"),
-    }))
+        tls,
+    };
+    if options.background_saves && options.tests.contains(&TestKind::Connect) {
+        return Err(UsageError::ConnectWithBackgroundSaves);
+    }
+    check_batch_memory(&options)?;
+    Ok(Command::Load(options))
+}
+
+fn help_or_version(matches: &Matches) -> Option<Command> {
+    if matches.opt_present("help") {
+        Some(Command::Help(USAGE))
+    } else if matches.opt_present("version") {
+        Some(Command::Version)
+    } else {
+        None
+    }
+}
+
+fn protocol_flag(matches: &Matches) -> Result<Protocol, UsageError> {
+    match matches.opt_str("protocol").as_deref() {
+        None | Some("skyhash") => Ok(Protocol::Skyhash),
+        Some("resp") => Ok(Protocol::Resp),
+        Some(other) => Err(UsageError::Value {
+            flag: "--protocol",
+            value: other.to_owned(),
+            expected: "skyhash or resp",
+        }),
+    }
+}
+
+/// `--tls` and `--cacert` go together.
+fn tls_flags(matches: &Matches) -> Result<Option<PathBuf>, UsageError> {
+    match (matches.opt_present("tls"), matches.opt_str("cacert")) {
+        (true, Some(cacert)) => Ok(Some(PathBuf::from(cacert))),
+        (true, None) => Err(UsageError::TlsWithoutCacert),
+        (false, Some(_)) => Err(UsageError::CacertWithoutTls),
+        (false, None) => Ok(None),
+    }
+}
+
+/// Every connection holds one batch of requests in memory: refuses a command line whose
+/// batches would exceed [`MAX_BATCH_MEMORY`] together.
+fn check_batch_memory(options: &LoadOptions) -> Result<(), UsageError> {
+    // An MSET request carries ten values; the others at most one.
+    let request_bytes = options.data_size as u128 * 10 + 256;
+    let in_flight = options.clients as u128 * options.pipeline as u128 * request_bytes;
+    if in_flight > MAX_BATCH_MEMORY {
+        return Err(UsageError::TooMuchMemory { bytes: in_flight });
+    }
+    Ok(())
 }
 
 fn parse_persistence(args: &[String]) -> Result<Command, UsageError> {
     let matches = matches(&persistence_flags(), args)?;
-    if matches.opt_present("help") {
-        return Ok(Command::Help(USAGE));
-    }
-    if matches.opt_present("version") {
-        return Ok(Command::Version);
+    if let Some(command) = help_or_version(&matches) {
+        return Ok(command);
     }
     Ok(Command::Persistence(PersistenceOptions {
-        keys: number_flag(
-            &matches,
-            "keys",
-            "--keys",
-            DEFAULT_KEYS,
-            1,
-            MAX_KEYSPACE,
-            "a whole number from 1 to 1000000000000",
-        )?,
-        data_size: number_flag(
-            &matches,
-            "data-size",
-            "-d/--data-size",
-            DEFAULT_PERSISTENCE_DATA_SIZE as u64,
-            1,
-            MAX_DATA_SIZE as u64,
-            "a size in bytes from 1 to 67108864",
-        )? as usize,
+        keys: number_flag(&matches, &KEYS)?,
+        data_size: number_flag(&matches, &PERSISTENCE_DATA_SIZE)? as usize,
         stratus: matches.opt_str("stratus").map(PathBuf::from),
         redis_server: matches.opt_str("redis-server").map(PathBuf::from),
-        rounds: number_flag(
-            &matches,
-            "rounds",
-            "--rounds",
-            DEFAULT_ROUNDS as u64,
-            1,
-            1000,
-            "a whole number from 1 to 1000",
-        )? as usize,
+        rounds: number_flag(&matches, &ROUNDS)? as usize,
         json: matches.opt_present("json"),
     }))
 }
@@ -316,35 +364,24 @@ fn matches(options: &Options, args: &[String]) -> Result<Matches, UsageError> {
     Ok(matches)
 }
 
-fn number_flag(
-    matches: &Matches,
-    long: &str,
-    flag: &'static str,
-    default: u64,
-    min: u64,
-    max: u64,
-    expected: &'static str,
-) -> Result<u64, UsageError> {
-    match matches.opt_str(long) {
-        None => Ok(default),
-        Some(text) => number(&text, flag, min, max, expected),
-    }
+/// The flag's value, or its default when it is absent.
+fn number_flag(matches: &Matches, flag: &NumberFlag) -> Result<u64, UsageError> {
+    Ok(optional_number(matches, flag)?.unwrap_or(flag.default))
 }
 
-fn number(
-    text: &str,
-    flag: &'static str,
-    min: u64,
-    max: u64,
-    expected: &'static str,
-) -> Result<u64, UsageError> {
+/// The flag's value, `None` when it is absent.
+fn optional_number(matches: &Matches, flag: &NumberFlag) -> Result<Option<u64>, UsageError> {
+    let Some(text) = matches.opt_str(flag.long) else {
+        return Ok(None);
+    };
     text.parse::<u64>()
         .ok()
-        .filter(|value| (min..=max).contains(value))
-        .ok_or_else(|| UsageError::Value {
-            flag,
-            value: text.to_owned(),
-            expected,
+        .filter(|value| (flag.min..=flag.max).contains(value))
+        .map(Some)
+        .ok_or(UsageError::Value {
+            flag: flag.shown,
+            value: text,
+            expected: flag.expected,
         })
 }
 
@@ -360,71 +397,6 @@ fn parse_tests(list: &str) -> Result<Vec<TestKind>, UsageError> {
     }
     Ok(tests)
 }
-
-pub const USAGE: &str = "\
-stratus-bench: load and persistence benchmarks for Stratus (Skyhash 1.0) and Redis (RESP2),
-with the same tool for both.
-
-Usage:
-  stratus-bench [FLAGS]                  load tests against one running server
-  stratus-bench persistence [FLAGS]      save, load and memory: Stratus against Redis
-
-Load flags:
-  -h, --host ADDR         server address (default 127.0.0.1)
-  -p, --port PORT         server port (default 2003 with skyhash, 6379 with resp)
-      --protocol NAME     skyhash or resp (default skyhash)
-  -c, --clients N         connections, all driven from one thread (default 50)
-  -n, --requests N        requests per test (default 100000)
-  -P, --pipeline N        each connection sends N requests, waits for their N replies, then
-                          sends the next N, as redis-benchmark does (default 1)
-  -d, --data-size B       value size in bytes for set and mset (default 3)
-  -r, --keyspace N        random keys key:%012d drawn uniformly from [0, N); without it every
-                          request uses the one key key:000000000000
-  -t, --tests LIST        comma-separated tests, run in order (default set,get):
-                            set   skyhash: USET key value   resp: SET key value
-                            get   GET key (a nil reply, for a key never set, is fine)
-                            heya  the protocol's no-op: HEYA on skyhash, PING on resp
-                            ping  the same as heya
-                            mset  10 random keys per request: skyhash USET k v k v ...,
-                                  resp MSET k v k v ...
-      --background-saves  keep a save running for the whole of each test, one after another,
-                          on an extra connection, and report how many completed:
-                            skyhash: MKSNAP (the server needs snapshots enabled, e.g.
-                                     --snapevery 3600 --snapkeep 1); err-snapshot-busy is retried
-                            resp:    BGSAVE, then INFO persistence until
-                                     rdb_bgsave_in_progress:0
-      --json              print one JSON array on stdout, one object per test, instead of lines
-      --help, --version
-
-Why set sends USET on skyhash: Redis's SET overwrites an existing key, while Skyhash's SET
-refuses to (it answers code 2, overwrite error) and only USET overwrites. USET is the same
-operation as Redis's SET, so that is what the set test measures.
-
-Every reply is checked. An unexpected reply (an error code where success was due) or a
-malformed one counts as an error and the first is quoted; after a malformed reply, or when
-the server closes a connection, that connection is dropped, its unanswered requests count as
-errors, and the other connections carry on; a test that gets no reply for 30 s is stopped.
-Latency is per request: from writing its batch to reading its reply. Progress is shown on
-stderr when it is a terminal.
-
-Persistence flags (stratus-bench persistence ...):
-      --keys N            keys to fill, key:%012d (default 1000000)
-  -d, --data-size B       value size: random printable bytes, the same seeded values for both
-                          servers (default 100)
-      --stratus PATH      the server binary (default: stratus beside this program)
-      --redis-server PATH Redis's server (default: redis-server from PATH; without one,
-                          only Stratus is measured)
-      --rounds R          rounds, each measuring Stratus then Redis (default 3)
-      --json              print one JSON object on stdout instead of tables
-
-Each round starts each server on a free port in a new temporary directory, fills it, records
-memory, observes a BGSAVE of the full table, times a foreground save (Stratus: the save on
-SIGTERM; Redis: SAVE), restarts it on the same directory and times spawn-to-DBSIZE = N. The
-medians and the Stratus/Redis ratios follow the rounds.
-
-Exit status: 0 when everything ran and every reply was as expected; 1 when a server could not
-be reached, a reply was wrong or a connection was lost; 2 for a bad command line.
-";
 
 #[cfg(test)]
 mod tests {
@@ -464,6 +436,7 @@ mod tests {
                 tests: vec![TestKind::Set, TestKind::Get],
                 json: false,
                 background_saves: false,
+                tls: None,
             }
         );
     }
@@ -473,6 +446,34 @@ mod tests {
         assert_eq!(load("--protocol resp").port, 6379);
         assert_eq!(load("--protocol resp -p 7501").port, 7501);
         assert_eq!(load("--port 7500").port, 7500);
+        assert_eq!(load("--tls --cacert c.pem").port, 2004);
+        assert_eq!(load("--tls --cacert c.pem --protocol resp").port, 6379);
+        assert_eq!(load("--tls --cacert c.pem -p 7502").port, 7502);
+    }
+
+    #[test]
+    fn tls_flags() {
+        let options = load("--protocol resp --tls --cacert /tmp/c.pem -t set,get,connect");
+        assert_eq!(options.tls, Some(PathBuf::from("/tmp/c.pem")));
+        assert_eq!(
+            options.tests,
+            vec![TestKind::Set, TestKind::Get, TestKind::Connect]
+        );
+        assert_eq!(load("-t connect -P 16").pipeline, 16);
+        assert_eq!(
+            error("--tls"),
+            "--tls needs --cacert FILE: the PEM certificate(s) to verify the server's against"
+        );
+        assert_eq!(error("--cacert c.pem"), "--cacert is only used with --tls");
+        assert_eq!(
+            error("--tls --cacert"),
+            "Argument to option 'cacert' missing"
+        );
+        assert_eq!(
+            error("-t get,connect --background-saves"),
+            "--background-saves does not apply to the connect test"
+        );
+        assert_eq!(load("-t get --background-saves").tls, None);
     }
 
     #[test]
@@ -495,6 +496,7 @@ mod tests {
                 tests: vec![TestKind::Get, TestKind::Noop, TestKind::Set, TestKind::Mset],
                 json: true,
                 background_saves: true,
+                tls: None,
             }
         );
         assert_eq!(
@@ -535,7 +537,7 @@ mod tests {
         );
         assert_eq!(
             error("-t set,lpush"),
-            "unknown test 'lpush' in -t/--tests: expected set, get, heya, ping or mset"
+            "unknown test 'lpush' in -t/--tests: expected set, get, heya, ping, mset or connect"
         );
         assert_eq!(error("-t ,"), "-t/--tests names no test");
         assert_eq!(error("--frobnicate"), "Unrecognized option: 'frobnicate'");

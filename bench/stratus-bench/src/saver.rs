@@ -10,11 +10,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use stratus::protocol::error_text;
+use stratus::protocol::reply::{self, Element, Reply};
+use stratus::protocol::{error_text, ResponseCode};
 
 use crate::protocol::{quote, MalformedReply, Protocol};
 use crate::resp;
-use crate::skyhash::{self, Element};
+use crate::tls::TlsClient;
 use crate::wire::{ReadEnd, Wire};
 
 /// How often Redis is asked whether its BGSAVE is over: short against a save, long enough
@@ -125,6 +126,8 @@ enum Verdict {
     AlreadySaving,
     /// Redis's INFO persistence: whether a BGSAVE runs, and how the last one ended.
     Polled { in_progress: bool, last_ok: bool },
+    /// MKSNAP answered that the server takes no snapshots: the saves cannot run.
+    SnapshotsDisabled,
 }
 
 #[derive(Debug)]
@@ -139,8 +142,13 @@ pub struct Saver {
 }
 
 impl Saver {
-    pub fn connect(addr: SocketAddr, protocol: Protocol) -> Result<Saver, SaverError> {
-        let wire = Wire::connect(addr).map_err(SaverError::Connect)?;
+    /// Connects (over TLS with `tls`; the handshake runs with the first request).
+    pub fn connect(
+        addr: SocketAddr,
+        tls: Option<&TlsClient>,
+        protocol: Protocol,
+    ) -> Result<Saver, SaverError> {
+        let wire = Wire::connect(addr, tls).map_err(SaverError::Connect)?;
         let first = first_request(protocol);
         Ok(Saver {
             protocol,
@@ -239,6 +247,7 @@ impl Saver {
                 in_progress: false,
                 last_ok,
             } => return self.apply(Verdict::Finished { ok: last_ok }, now),
+            Verdict::SnapshotsDisabled => return Err(SaverError::SnapshotsDisabled),
         }
         Ok(())
     }
@@ -254,61 +263,63 @@ impl Saver {
     fn judge(&self, request: Request) -> Result<Option<(usize, Verdict)>, SaverError> {
         let buf = self.wire.unread();
         let malformed = |error| SaverError::Malformed(error, quote(buf));
-        let unexpected = |len: usize| SaverError::Unexpected {
-            request: request.name(),
-            reply: quote(&buf[..len]),
+        let judged = match self.protocol {
+            Protocol::Skyhash => reply::parse(buf)
+                .map_err(|error| malformed(error.into()))?
+                .map(|(reply, len)| (len, skyhash_verdict(&reply))),
+            Protocol::Resp => resp::parse_reply(buf)
+                .map_err(malformed)?
+                .map(|(value, len)| (len, resp_verdict(request, &value))),
         };
-        match self.protocol {
-            Protocol::Skyhash => {
-                let Some((reply, len)) = skyhash::parse_reply(buf).map_err(malformed)? else {
-                    return Ok(None);
-                };
-                let verdict = match reply.single() {
-                    Some(Element::Code(b"0")) => Verdict::Finished { ok: true },
-                    Some(Element::Code(b"5")) => Verdict::Finished { ok: false },
-                    Some(Element::Code(text)) if *text == error_text::SNAPSHOT_BUSY.as_bytes() => {
-                        Verdict::Retry {
-                            after: BUSY_RETRY,
-                            next: Request::Mksnap,
-                        }
-                    }
-                    Some(Element::Code(text))
-                        if *text == error_text::SNAPSHOT_DISABLED.as_bytes() =>
-                    {
-                        return Err(SaverError::SnapshotsDisabled)
-                    }
-                    _ => return Err(unexpected(len)),
-                };
-                Ok(Some((len, verdict)))
-            }
-            Protocol::Resp => {
-                let Some((value, len)) = resp::parse_reply(buf).map_err(malformed)? else {
-                    return Ok(None);
-                };
-                let verdict = match (request, value) {
-                    (Request::Bgsave, resp::Value::Simple(_)) => Verdict::Started,
-                    (Request::Bgsave, resp::Value::Error(text))
-                        if contains(text, b"already in progress") =>
-                    {
-                        Verdict::AlreadySaving
-                    }
-                    (Request::InfoPersistence, resp::Value::Bulk(text)) => {
-                        match (
-                            info_field(text, "rdb_bgsave_in_progress"),
-                            info_field(text, "rdb_last_bgsave_status"),
-                        ) {
-                            (Some(progress), Some(status)) => Verdict::Polled {
-                                in_progress: progress != "0",
-                                last_ok: status == "ok",
-                            },
-                            _ => return Err(unexpected(len)),
-                        }
-                    }
-                    _ => return Err(unexpected(len)),
-                };
-                Ok(Some((len, verdict)))
-            }
+        match judged {
+            None => Ok(None),
+            Some((len, Some(verdict))) => Ok(Some((len, verdict))),
+            Some((len, None)) => Err(SaverError::Unexpected {
+                request: request.name(),
+                reply: quote(&buf[..len]),
+            }),
         }
+    }
+}
+
+/// What a reply to MKSNAP means; `None` for a reply it cannot have.
+fn skyhash_verdict(reply: &Reply<'_>) -> Option<Verdict> {
+    match reply.single()? {
+        &Element::Code(code) if code == ResponseCode::Okay as u8 => {
+            Some(Verdict::Finished { ok: true })
+        }
+        &Element::Code(code) if code == ResponseCode::ServerError as u8 => {
+            Some(Verdict::Finished { ok: false })
+        }
+        Element::ErrorText(text) if *text == error_text::SNAPSHOT_BUSY.as_bytes() => {
+            Some(Verdict::Retry {
+                after: BUSY_RETRY,
+                next: Request::Mksnap,
+            })
+        }
+        Element::ErrorText(text) if *text == error_text::SNAPSHOT_DISABLED.as_bytes() => {
+            Some(Verdict::SnapshotsDisabled)
+        }
+        _ => None,
+    }
+}
+
+/// What a reply to `request` (BGSAVE or INFO persistence) means; `None` for one it cannot have.
+fn resp_verdict(request: Request, value: &resp::Value<'_>) -> Option<Verdict> {
+    match (request, value) {
+        (Request::Bgsave, resp::Value::Simple(_)) => Some(Verdict::Started),
+        (Request::Bgsave, resp::Value::Error(text)) if contains(text, b"already in progress") => {
+            Some(Verdict::AlreadySaving)
+        }
+        (Request::InfoPersistence, resp::Value::Bulk(text)) => {
+            let progress = info_field(text, "rdb_bgsave_in_progress")?;
+            let status = info_field(text, "rdb_last_bgsave_status")?;
+            Some(Verdict::Polled {
+                in_progress: progress != "0",
+                last_ok: status == "ok",
+            })
+        }
+        _ => None,
     }
 }
 

@@ -96,80 +96,71 @@ impl<'a> Cursor<'a> {
             return Ok(None);
         };
         self.pos += 1;
-        let value = match symbol {
-            b'+' | b'-' => {
-                let Some(text) = self.line()? else {
-                    return Ok(None);
-                };
-                if symbol == b'+' {
-                    Value::Simple(text)
-                } else {
-                    Value::Error(text)
-                }
-            }
-            b':' => {
-                let Some(number) = self.integer_line()? else {
-                    return Ok(None);
-                };
-                Value::Integer(number)
-            }
-            b'$' => {
-                let Some(len) = self.integer_line()? else {
-                    return Ok(None);
-                };
-                if len == -1 {
-                    Value::Nil
-                } else {
-                    let len =
-                        u64::try_from(len).map_err(|_| MalformedReply::BadNumber { offset })?;
-                    let start = self.pos;
-                    // The payload and its CR LF must all be there; comparing in u64 means a
-                    // huge declared length just waits, it never allocates or overflows.
-                    if (self.buf.len() - start) as u64 <= len.saturating_add(1) {
-                        return Ok(None);
-                    }
-                    let end = start + len as usize;
-                    if &self.buf[end..end + 2] != b"\r\n" {
-                        let bad = if self.buf[end] == b'\r' { end + 1 } else { end };
-                        return Err(MalformedReply::UnexpectedByte {
-                            offset: bad,
-                            byte: self.buf[bad],
-                        });
-                    }
-                    self.pos = end + 2;
-                    Value::Bulk(&self.buf[start..end])
-                }
-            }
-            b'*' => {
-                let Some(count) = self.integer_line()? else {
-                    return Ok(None);
-                };
-                if count == -1 {
-                    Value::Nil
-                } else {
-                    let count =
-                        u64::try_from(count).map_err(|_| MalformedReply::BadNumber { offset })?;
-                    if count > 0 && depth + 1 >= MAX_REPLY_DEPTH {
-                        return Err(MalformedReply::TooDeep { offset });
-                    }
-                    let mut items = Vec::new();
-                    for _ in 0..count {
-                        let Some(item) = self.value(depth + 1)? else {
-                            return Ok(None);
-                        };
-                        items.push(item);
-                    }
-                    Value::Array(items)
-                }
-            }
-            other => {
-                return Err(MalformedReply::UnknownType {
-                    offset,
-                    symbol: other,
-                })
-            }
-        };
-        Ok(Some(value))
+        match symbol {
+            b'+' => Ok(self.line()?.map(Value::Simple)),
+            b'-' => Ok(self.line()?.map(Value::Error)),
+            b':' => Ok(self.integer_line()?.map(Value::Integer)),
+            b'$' => match self.integer_line()? {
+                Some(len) => self.bulk(offset, len),
+                None => Ok(None),
+            },
+            b'*' => match self.integer_line()? {
+                Some(count) => self.array(offset, count, depth),
+                None => Ok(None),
+            },
+            other => Err(MalformedReply::UnknownType {
+                offset,
+                symbol: other,
+            }),
+        }
+    }
+
+    /// The payload of `$<len>\r\n` (at `offset`), or nil for a length of -1.
+    fn bulk(&mut self, offset: usize, len: i64) -> Result<Option<Value<'a>>, MalformedReply> {
+        if len == -1 {
+            return Ok(Some(Value::Nil));
+        }
+        let len = u64::try_from(len).map_err(|_| MalformedReply::BadNumber { offset })?;
+        let start = self.pos;
+        // The payload and its CR LF must all be there; comparing in u64 means a huge declared
+        // length just waits, it never allocates or overflows.
+        if (self.buf.len() - start) as u64 <= len.saturating_add(1) {
+            return Ok(None);
+        }
+        let end = start + len as usize;
+        if &self.buf[end..end + 2] != b"\r\n" {
+            let bad = if self.buf[end] == b'\r' { end + 1 } else { end };
+            return Err(MalformedReply::UnexpectedByte {
+                offset: bad,
+                byte: self.buf[bad],
+            });
+        }
+        self.pos = end + 2;
+        Ok(Some(Value::Bulk(&self.buf[start..end])))
+    }
+
+    /// The elements of `*<count>\r\n` (at `offset`, itself at `depth`), or nil for -1.
+    fn array(
+        &mut self,
+        offset: usize,
+        count: i64,
+        depth: usize,
+    ) -> Result<Option<Value<'a>>, MalformedReply> {
+        if count == -1 {
+            return Ok(Some(Value::Nil));
+        }
+        let count = u64::try_from(count).map_err(|_| MalformedReply::BadNumber { offset })?;
+        if count > 0 && depth + 1 >= MAX_REPLY_DEPTH {
+            return Err(MalformedReply::TooDeep { offset });
+        }
+        let mut items = Vec::new();
+        for _ in 0..count {
+            let Some(item) = self.value(depth + 1)? else {
+                return Ok(None);
+            };
+            items.push(item);
+        }
+        Ok(Some(Value::Array(items)))
     }
 }
 
