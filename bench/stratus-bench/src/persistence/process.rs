@@ -4,6 +4,9 @@
 //! removed when dropped, so no error path leaves one behind. It knows nothing of protocols:
 //! `round` and the targets talk to the servers.
 
+// Unsafe here: the spawned server's `pre_exec` (a death signal tied to this process).
+#![allow(unsafe_code)]
+
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io;
