@@ -3,6 +3,8 @@
 //!
 //! The level comes from `SKY_LOG` (the variable skyd 0.6 reads): `error`, `warn`, `info`
 //! (default), `debug`, `trace` or `off`. An unknown value falls back to `info` with a warning.
+//! Only Stratus's own records are written: a dependency's (rustls warns about what a client
+//! sent) would let any client write to the log.
 
 use std::io::Write;
 
@@ -15,9 +17,12 @@ pub const LEVEL_VARIABLE: &str = "SKY_LOG";
 
 struct StderrLogger;
 
+/// The first part of the target of every record Stratus itself logs (its module path).
+const OWN_TARGET: &str = env!("CARGO_CRATE_NAME");
+
 impl Log for StderrLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= log::max_level()
+        metadata.level() <= log::max_level() && is_own(metadata.target())
     }
 
     fn log(&self, record: &Record<'_>) {
@@ -35,6 +40,13 @@ impl Log for StderrLogger {
     }
 
     fn flush(&self) {}
+}
+
+/// Whether a record's target is in Stratus: `stratus` or `stratus::…`.
+fn is_own(target: &str) -> bool {
+    target
+        .strip_prefix(OWN_TARGET)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
 static LOGGER: StderrLogger = StderrLogger;
@@ -55,5 +67,18 @@ pub fn init() {
                 setting.unwrap_or_default()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_stratus_records_are_written() {
+        assert!(is_own(module_path!()));
+        assert!(is_own("stratus"));
+        assert!(!is_own("rustls::common_state"));
+        assert!(!is_own("stratus_bench"));
     }
 }
