@@ -7,6 +7,10 @@
 pub const STARTED_ON: &str = "Server started on: ";
 /// The scheme of the plain Skyhash listener's address in [`STARTED_ON`].
 pub const SKYHASH_SCHEME: &str = "skyhash://";
+/// The scheme of the Skyhash-over-TLS listener's address in [`STARTED_ON`], after the plain
+/// one and ` and ` (`Server started on: skyhash://A and skyhash-secure://B`), or alone with
+/// TLS only.
+pub const SKYHASH_SECURE_SCHEME: &str = "skyhash-secure://";
 /// `Successfully saved data to disk: 5 keys, 100 bytes in 1.2 ms. Goodbye :)`: the shutdown
 /// save succeeded and the server is about to exit 0.
 pub const SHUTDOWN_SAVED: &str = "Successfully saved data to disk: ";

@@ -1,7 +1,7 @@
 //! Command-line flags and the TOML configuration file: every validation message of the
 //! contract (logged as an ERROR line on stderr, exit status 1), `--help` and `--version`,
 //! accepted flag combinations, config files that start the server where they say, bad files,
-//! flags overriding the file, and TLS being refused.
+//! flags overriding the file, and TLS settings reaching the TLS setup.
 
 mod common;
 
@@ -238,10 +238,10 @@ fn flag_without_its_value_is_refused() {
     assert!(output.stderr.contains("--help"), "{}", output.describe());
 }
 
-// ---- TLS is refused ------------------------------------------------------------------------
+// ---- TLS flags reach the TLS setup, which checks the files (tls_startup.rs has the rest) ---
 
 #[test]
-fn tls_flags_pass_validation_but_tls_is_not_supported() {
+fn tls_flags_pass_validation_and_a_key_file_without_a_key_is_refused() {
     let builder = ServerBuilder::new();
     let key = builder.write_file("key.pem", "not really a key\n");
     let chain = builder.write_file("chain.pem", "not really a chain\n");
@@ -253,13 +253,16 @@ fn tls_flags_pass_validation_but_tls_is_not_supported() {
             chain.to_str().unwrap(),
         ])
         .run_to_exit();
-    output.assert_error("TLS is not supported");
+    output.assert_error(&format!(
+        "TLS configuration error: the TLS private key file {} holds no private key",
+        key.display()
+    ));
 }
 
 #[test]
-fn sslonly_with_key_and_chain_is_refused_as_unsupported_tls() {
+fn sslonly_with_missing_key_and_chain_files_is_refused_naming_the_key() {
     let output = run_with_defaults(&["--sslonly", "-k", "key.pem", "-z", "chain.pem"]);
-    output.assert_error("TLS is not supported");
+    output.assert_error("cannot read the TLS private key file key.pem: No such file");
 }
 
 // ---- accepted flags start the server ---------------------------------------------------------
@@ -590,7 +593,7 @@ fn unreadable_config_file_is_refused_naming_it() {
 }
 
 #[test]
-fn config_ssl_section_is_refused_as_unsupported_tls() {
+fn config_ssl_section_reaches_the_tls_setup() {
     let builder = ServerBuilder::new();
     builder.write_file("key.pem", "not really a key\n");
     builder.write_file("chain.pem", "not really a chain\n");
@@ -601,7 +604,7 @@ fn config_ssl_section_is_refused_as_unsupported_tls() {
     builder
         .exact_args(&["-c", path.to_str().unwrap()])
         .run_to_exit()
-        .assert_error("TLS is not supported");
+        .assert_error("the TLS private key file key.pem holds no private key");
 }
 
 // ---- flags override the file ---------------------------------------------------------------

@@ -54,7 +54,8 @@ protocol. Clients written for Skytable 0.6 (skyd 0.6.4) work unchanged, and
 skyd's flags and configuration files are accepted. The table lives in memory
 and is saved to data.bin in the data directory (./data unless --data-dir says
 otherwise).";
-    let notes = "
+    let notes = format!(
+        "
 Flags override the values of a configuration file given with -c; a setting
 that no flag names keeps the file's value, or the default when there is no
 file. --snapevery and --snapkeep go together, as do --sslkey and --sslchain.
@@ -74,9 +75,13 @@ Configuration file (TOML: skyd 0.6's keys, and Stratus's own):
                 [ssl], port cannot go with [ssl] only = true)
 Unknown keys are ignored with a warning.
 
-TLS settings are validated, but Stratus does not serve TLS and refuses to
-start with them.
-";
+TLS (1.3 and 1.2): -k/--sslkey names a PEM private key (PKCS#8, PKCS#1 or
+SEC1, unencrypted) and -z/--sslchain its PEM certificate chain, the server's
+own certificate first. Together they add a TLS listener on port {DEFAULT_TLS_PORT} (or
+--sslport, or [ssl] port) beside the plain one; --sslonly serves TLS alone.
+Both files are checked before the server starts.
+"
+    );
     format!("{}{notes}", options().usage(brief))
 }
 

@@ -1,5 +1,5 @@
-//! One memory budget for the buffers of every client together: input, output, and the codec's
-//! own bookkeeping of each connection. The server reports each connection's holding after
+//! One memory budget for the buffers of every client together: input, output, the codec's
+//! own bookkeeping and the transport's (rustls's buffers and state) of each connection. The server reports each connection's holding after
 //! every step that can change it; when the total goes over the limit, the connection holding
 //! the most is closed (a small, well-behaved client never holds the most). The per-connection
 //! limits (the query size, the output's high-water mark) still apply underneath.
@@ -18,9 +18,21 @@ pub struct ClientMemory {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientsStatus {
     pub connections: usize,
+    pub tls: TlsCounts,
     pub memory_bytes: usize,
     pub memory_limit: usize,
     pub closed_by_memory_limit: u64,
+}
+
+/// The TLS connections, counted by the server as it accepts and closes them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TlsCounts {
+    /// TLS connections open now, in their handshake or past it.
+    pub open: usize,
+    /// TLS connections closed before their handshake completed, since the server started:
+    /// refused by the TLS protocol (plaintext on the TLS port, a certificate the client
+    /// rejected), timed out, or abandoned by the client.
+    pub handshake_failures: u64,
 }
 
 impl ClientMemory {
@@ -34,6 +46,11 @@ impl ClientMemory {
 
     pub fn limit(&self) -> usize {
         self.limit
+    }
+
+    /// What all clients together were last counted as holding.
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     /// How many more bytes clients may take before the total reaches the limit.
@@ -54,9 +71,10 @@ impl ClientMemory {
         self.closed += 1;
     }
 
-    pub fn status(&self, connections: usize) -> ClientsStatus {
+    pub fn status(&self, connections: usize, tls: TlsCounts) -> ClientsStatus {
         ClientsStatus {
             connections,
+            tls,
             memory_bytes: self.held,
             memory_limit: self.limit,
             closed_by_memory_limit: self.closed,
@@ -78,10 +96,15 @@ mod tests {
         assert_eq!((memory.room(), memory.is_over()), (0, true));
         memory.recount(50, 0);
         memory.count_closed();
+        let tls = TlsCounts {
+            open: 1,
+            handshake_failures: 2,
+        };
         assert_eq!(
-            memory.status(1),
+            memory.status(1, tls),
             ClientsStatus {
                 connections: 1,
+                tls,
                 memory_bytes: 60,
                 memory_limit: 100,
                 closed_by_memory_limit: 1

@@ -9,6 +9,10 @@
 //! stops being read; the input buffer holds at most one incomplete request (within the query
 //! limit) plus one read. Writing is separate from executing: the server writes every
 //! connection's output once per turn of its loop, after executing.
+//!
+//! Over TLS the same holds for plaintext; the transport says when bytes still wait inside it
+//! (decrypted input, records to send), so a connection is neither left unread nor closed with
+//! records unsent, and a finished TLS connection says close_notify before it closes.
 
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
@@ -70,7 +74,13 @@ enum Execution {
     Closing,
 }
 
+/// Names one connection for the server's whole run: a slab key is reused once its connection
+/// closes, an id never is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionId(pub u64);
+
 pub struct Connection {
+    id: ConnectionId,
     transport: Transport,
     peer: SocketAddr,
     input: InputBuffer,
@@ -84,8 +94,14 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(transport: Transport, peer: SocketAddr, codec: Codec) -> Connection {
+    pub fn new(
+        id: ConnectionId,
+        transport: Transport,
+        peer: SocketAddr,
+        codec: Codec,
+    ) -> Connection {
         Connection {
+            id,
             transport,
             peer,
             input: InputBuffer::default(),
@@ -98,9 +114,25 @@ impl Connection {
         }
     }
 
-    /// The memory this connection's buffers hold.
+    pub fn id(&self) -> ConnectionId {
+        self.id
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.transport.is_tls()
+    }
+
+    /// Whether it is a TLS connection whose handshake has not completed.
+    pub fn is_handshaking(&self) -> bool {
+        self.transport.is_handshaking()
+    }
+
+    /// The memory this connection's buffers hold, the transport's own included.
     pub fn held_bytes(&self) -> usize {
-        self.input.held_bytes() + self.output.held_bytes() + self.codec.held_bytes()
+        self.input.held_bytes()
+            + self.output.held_bytes()
+            + self.codec.held_bytes()
+            + self.transport.held_bytes()
     }
 
     /// Counts the connection again: returns what it was counted as before, and now.
@@ -120,12 +152,16 @@ impl Connection {
 
     /// Before the connection is closed for the server's own reasons: tells the client why, as
     /// a complete response, if one can be said now, and makes one attempt to send what is
-    /// queued.
+    /// queued (and a TLS close_notify).
     pub fn say_goodbye(&mut self, text: &str) {
         if self.execution != Execution::AwaitingAnswer {
             self.codec.interject(text, &mut self.output);
         }
-        if let Err(error) = self.output.write_to(&mut self.transport) {
+        let sent = self.output.write_to(&mut self.transport).and_then(|()| {
+            self.transport.close_notify();
+            self.transport.send_buffered()
+        });
+        if let Err(error) = sent {
             debug!("{}: cannot send the last words: {error}", self.peer);
         }
     }
@@ -157,14 +193,21 @@ impl Connection {
         self.mark_readable(false);
     }
 
-    /// Everything is answered and sent, and nothing more will be read or executed: close it.
+    /// Everything is answered and sent, the transport's own bytes included, and nothing more
+    /// will be read or executed: close it.
     pub fn is_finished(&self) -> bool {
-        let done = match self.execution {
+        self.has_nothing_more_to_say()
+            && self.output.backlog() == 0
+            && !self.transport.wants_write()
+    }
+
+    /// Nothing more will be read or executed (what is queued may still be unsent).
+    fn has_nothing_more_to_say(&self) -> bool {
+        match self.execution {
             Execution::Closing => true,
             Execution::Running => self.input_state == Input::Closed,
             Execution::OutputFull | Execution::AwaitingAnswer => false,
-        };
-        done && self.output.backlog() == 0
+        }
     }
 
     /// Whether the connection waits for a job's answer.
@@ -231,7 +274,10 @@ impl Connection {
                 Ok(0)
             }
             Ok(Read { bytes, room }) => {
-                if bytes < room && self.socket != Socket::HungUp {
+                if bytes < room
+                    && self.socket != Socket::HungUp
+                    && !self.transport.has_buffered_input()
+                {
                     // A short read emptied the socket; new bytes raise a new event. This saves
                     // the read that would only have said WouldBlock.
                     self.socket_drained();
@@ -258,6 +304,13 @@ impl Connection {
     /// execution stopped at the high-water mark and may now go on.
     pub fn flush(&mut self) -> io::Result<Turn> {
         self.output.write_to(&mut self.transport)?;
+        if self.transport.is_tls() {
+            if self.output.backlog() == 0 && self.has_nothing_more_to_say() {
+                self.transport.close_notify();
+            }
+            // Handshake messages, alerts and close_notify have no output bytes of their own.
+            self.transport.send_buffered()?;
+        }
         let resumable = self.execution == Execution::OutputFull
             && self.output.backlog() < OUTPUT_HIGH_WATER_BYTES;
         Ok(if resumable { Turn::Yield } else { Turn::Wait })

@@ -1,19 +1,23 @@
 //! The listening sockets. Each one pairs an address with what its connections speak: a codec
-//! (Skyhash 1.0) over a transport (plain TCP). Connections accepted on a listener get that
-//! pair; everything after accepting is the same for all of them.
+//! (Skyhash 1.0) over a transport (plain TCP, or TLS over it). Connections accepted on a
+//! listener get that pair; everything after accepting is the same for all of them. As in
+//! skyd, the plain listener comes first, then the TLS one, and `--sslonly` leaves only the
+//! latter.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use log::{debug, info};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 
 use super::codec::{self, Codec};
+use super::tls::TlsStream;
 use super::transport::Transport;
 use super::ServerError;
 use crate::config::Config;
-use crate::log_lines::{SKYHASH_SCHEME, STARTED_ON};
+use crate::log_lines::{SKYHASH_SCHEME, SKYHASH_SECURE_SCHEME, STARTED_ON};
 
 /// At most this many listeners; their tokens come before the clients'.
 pub const MAX_LISTENERS: usize = 4;
@@ -24,10 +28,12 @@ pub enum Protocol {
     Skyhash,
 }
 
-/// The transport under the codec.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The transport under the codec: any protocol can be served over either.
+#[derive(Debug, Clone)]
 pub enum Security {
     Plain,
+    /// TLS with the configuration every connection of every TLS listener shares.
+    Tls(Arc<rustls::ServerConfig>),
 }
 
 impl Protocol {
@@ -35,6 +41,7 @@ impl Protocol {
     fn scheme(self, security: &Security) -> &'static str {
         match (self, security) {
             (Protocol::Skyhash, Security::Plain) => SKYHASH_SCHEME,
+            (Protocol::Skyhash, Security::Tls(_)) => SKYHASH_SECURE_SCHEME,
         }
     }
 }
@@ -55,12 +62,22 @@ pub struct Listeners {
 
 impl Listeners {
     /// Binds every listener the configuration asks for and registers it with `registry`.
+    /// `tls` is the loaded form of `config.tls`.
     pub fn bind(
         config: &Config,
+        tls: Option<&Arc<rustls::ServerConfig>>,
         registry: &Registry,
         first_token: usize,
     ) -> Result<Listeners, ServerError> {
-        let wanted = [(Protocol::Skyhash, Security::Plain, config.port)];
+        let mut wanted = Vec::with_capacity(MAX_LISTENERS);
+        let tls_only = config.tls.as_ref().is_some_and(|settings| settings.only);
+        if !tls_only {
+            wanted.push((Protocol::Skyhash, Security::Plain, config.port));
+        }
+        if let (Some(settings), Some(server_config)) = (&config.tls, tls) {
+            let security = Security::Tls(Arc::clone(server_config));
+            wanted.push((Protocol::Skyhash, security, settings.port));
+        }
         let mut open = Vec::with_capacity(wanted.len());
         for (index, (protocol, security, port)) in wanted.into_iter().enumerate() {
             let address = SocketAddr::new(config.host, port);
@@ -80,7 +97,8 @@ impl Listeners {
         Ok(Listeners { open, first_token })
     }
 
-    /// Logs where the server listens: `Server started on: skyhash://127.0.0.1:2003`.
+    /// Logs where the server listens: `Server started on: skyhash://127.0.0.1:2003`, with
+    /// ` and skyhash-secure://127.0.0.1:2004` for TLS (TLS only: just the latter).
     pub fn log_started(&self) {
         let addresses: Vec<String> = self
             .open
@@ -136,14 +154,27 @@ pub struct Accepted {
 }
 
 impl Accepted {
-    /// The transport and codec of the new connection.
-    pub fn into_parts(self, max_query_bytes: usize) -> (Transport, SocketAddr, Codec) {
+    /// The transport and codec of the new connection. Fails only if rustls refuses to start
+    /// a session with the configuration, which it accepted at start-up.
+    pub fn into_parts(
+        self,
+        max_query_bytes: usize,
+    ) -> Result<(Transport, SocketAddr, Codec), rustls::Error> {
         let transport = match self.security {
             Security::Plain => Transport::Plain(self.stream),
+            Security::Tls(server_config) => {
+                let session = rustls::ServerConnection::new(server_config)?;
+                Transport::Tls(Box::new(TlsStream::new(self.stream, session, self.peer)))
+            }
         };
         let codec = match self.protocol {
             Protocol::Skyhash => Codec::Skyhash(codec::skyhash::Framing::new(max_query_bytes)),
         };
-        (transport, self.peer, codec)
+        Ok((transport, self.peer, codec))
+    }
+
+    /// Whether the connection speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.security, Security::Tls(_))
     }
 }

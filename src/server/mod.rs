@@ -1,5 +1,6 @@
-//! The server: one thread, one mio readiness loop for the listener, every client connection,
-//! signals, timers and save children. The only module that does network I/O.
+//! The server: one thread, one mio readiness loop for the listeners, every client connection
+//! (plain TCP or TLS, handshakes included), signals, timers and save children. The only
+//! module that does network I/O.
 //!
 //! Each turn of the loop sleeps in `poll` until an event or the earliest timer deadline, handles
 //! the events, gives connections that yielded their turn another one, then runs due timers.
@@ -13,12 +14,14 @@ mod bytes;
 mod codec;
 mod connection;
 mod dispatch;
+mod handshakes;
 mod listeners;
 mod saves;
 mod shutdown;
 mod signals;
 mod status;
 mod timers;
+mod tls;
 mod transport;
 
 use std::collections::VecDeque;
@@ -35,12 +38,14 @@ use crate::config::Config;
 use crate::persist::{Job, Persistence, StartupError};
 use crate::protocol::error_text;
 use crate::table::Table;
-use budget::ClientMemory;
-use connection::{Connection, Turn};
+use budget::{ClientMemory, ClientsStatus, TlsCounts};
+use connection::{Connection, ConnectionId, Turn};
 use dispatch::Dispatch;
+use handshakes::{HandshakeDeadlines, HANDSHAKE_TIMEOUT};
 use listeners::{Accepted, Listeners, MAX_LISTENERS};
 use signals::SignalSource;
 use timers::{Timer, Timers};
+use tls::TlsSetupError;
 
 const SIGNALS: Token = Token(0);
 /// Listener `i` is `Token(FIRST_LISTENER + i)`.
@@ -64,8 +69,8 @@ const FINAL_SAVE_RETRY_MAX: Duration = Duration::from_secs(30);
 /// Why the server could not start or had to stop.
 #[derive(Debug)]
 pub enum ServerError {
-    /// TLS was configured; this build has no TLS listener.
-    TlsUnsupported,
+    /// The TLS key or certificate chain cannot be served.
+    Tls(TlsSetupError),
     Persistence(StartupError),
     Bind {
         address: SocketAddr,
@@ -83,12 +88,7 @@ pub enum ServerError {
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ServerError::TlsUnsupported => write!(
-                f,
-                "TLS is not supported by this version of Stratus: remove --sslkey, --sslchain \
-                 and --sslonly (or the [ssl] section of the configuration file) and put a TLS \
-                 terminating proxy in front of the server if you need encryption"
-            ),
+            ServerError::Tls(error) => write!(f, "TLS configuration error: {error}"),
             ServerError::Persistence(error) => error.fmt(f),
             ServerError::Bind { address, source } => {
                 write!(
@@ -165,22 +165,41 @@ pub struct Server {
     table: Table,
     persistence: Persistence,
     client_memory: ClientMemory,
+    tls: TlsCounts,
+    /// TLS connections in the order they were accepted, to close those whose handshake has
+    /// not completed in time.
+    handshakes: HandshakeDeadlines,
+    /// The id of the next connection accepted.
+    next_connection_id: u64,
     timers: Timers,
     accepting: Accepting,
     phase: Phase,
 }
 
 impl Server {
-    /// Loads the data, binds the listener and installs the signal handlers.
+    /// Loads the TLS settings and the data, binds the listeners and installs the signal
+    /// handlers. TLS comes first: a bad key or certificate must stop the start before the
+    /// data directory is locked or anything is bound.
     pub fn start(config: Config) -> Result<Server, ServerError> {
-        if config.tls.is_some() {
-            return Err(ServerError::TlsUnsupported);
-        }
+        let tls = match &config.tls {
+            Some(settings) => {
+                let loaded = tls::setup::load(settings).map_err(ServerError::Tls)?;
+                info!(
+                    "TLS: serving the certificate chain {} ({} certificate(s)) with the key {}; \
+                     TLS 1.3 and 1.2",
+                    settings.chain.display(),
+                    loaded.chain_length,
+                    settings.key.display()
+                );
+                Some(loaded.server_config)
+            }
+            None => None,
+        };
         let (persistence, table) =
             Persistence::open(&config.data_dir, config.snapshot, config.restore.as_deref())
                 .map_err(ServerError::Persistence)?;
         let poll = Poll::new().map_err(ServerError::EventLoop)?;
-        let listeners = Listeners::bind(&config, poll.registry(), FIRST_LISTENER)?;
+        let listeners = Listeners::bind(&config, tls.as_ref(), poll.registry(), FIRST_LISTENER)?;
         let mut signals = SignalSource::new().map_err(ServerError::EventLoop)?;
         signals
             .register(poll.registry(), SIGNALS)
@@ -217,6 +236,9 @@ impl Server {
             table,
             persistence,
             client_memory,
+            tls: TlsCounts::default(),
+            handshakes: HandshakeDeadlines::default(),
+            next_connection_id: 0,
             timers,
             accepting: Accepting::Yes,
             phase: Phase::Serving,
@@ -314,30 +336,45 @@ impl Server {
         }
     }
 
-    fn add_connection(&mut self, mut accepted: Accepted) {
+    fn add_connection(&mut self, accepted: Accepted) {
         let peer = accepted.peer;
         if let Err(error) = accepted.stream.set_nodelay(true) {
             debug!("{peer}: cannot disable Nagle's algorithm: {error}");
         }
+        let is_tls = accepted.is_tls();
+        let (mut transport, peer, codec) = match accepted.into_parts(self.config.max_query_bytes) {
+            Ok(parts) => parts,
+            Err(error) => {
+                warn!("{peer}: cannot start a TLS session: {error}");
+                return;
+            }
+        };
         let entry = self.connections.vacant_entry();
         let token = Token(FIRST_CLIENT + entry.key());
         if let Err(error) = self.poll.registry().register(
-            &mut accepted.stream,
+            transport.socket(),
             token,
             Interest::READABLE | Interest::WRITABLE,
         ) {
             warn!("{peer}: cannot watch the new connection: {error}");
             return;
         }
+        let id = ConnectionId(self.next_connection_id);
+        self.next_connection_id += 1;
+        if is_tls {
+            self.tls.open += 1;
+            let deadline = self.handshakes.start(Instant::now(), entry.key(), id);
+            self.timers
+                .set_no_later_than(Timer::HandshakeTimeout, deadline);
+        }
         debug!("{peer}: connected");
-        let (transport, peer, codec) = accepted.into_parts(self.config.max_query_bytes);
-        entry.insert(Connection::new(transport, peer, codec));
+        entry.insert(Connection::new(id, transport, peer, codec));
     }
 
     /// Lets one connection execute and read; closes it if it is broken. Its output is
     /// written at the end of the loop's turn ([`Self::flush_connections`]).
     fn drive_connection(&mut self, key: usize, readiness: Readiness) {
-        let clients = self.client_memory.status(self.connections.len());
+        let clients = self.clients_status();
         let Some(connection) = self.connections.get_mut(key) else {
             return;
         };
@@ -402,7 +439,7 @@ impl Server {
              (--max-client-memory)",
             connection.peer(),
             connection.counted_bytes(),
-            self.client_memory.status(0).memory_bytes,
+            self.client_memory.held(),
             self.client_memory.limit()
         );
         connection.say_goodbye(error_text::CLIENT_MEMORY_LIMIT);
@@ -450,6 +487,16 @@ impl Server {
         if connection.is_awaiting_answer() {
             self.persistence.forget_waiter(key);
         }
+        if connection.is_tls() {
+            self.tls.open -= 1;
+            if connection.is_handshaking() {
+                self.tls.handshake_failures += 1;
+                debug!(
+                    "{}: closed before its TLS handshake completed",
+                    connection.peer()
+                );
+            }
+        }
         debug!("{}: disconnected", connection.peer());
         if self.accepting == Accepting::AtLimit {
             self.accepting = Accepting::Yes;
@@ -491,8 +538,37 @@ impl Server {
                         self.final_save(attempts);
                     }
                 }
+                Timer::HandshakeTimeout => self.expire_handshakes(),
             }
         }
+    }
+
+    /// Closes the TLS connections whose handshake deadline has passed and that are still in
+    /// their handshake. A due entry whose key now holds a newer connection (another id) or
+    /// whose handshake completed is dropped.
+    fn expire_handshakes(&mut self) {
+        let now = Instant::now();
+        while let Some((key, id)) = self.handshakes.pop_due(now) {
+            let Some(connection) = self.connections.get(key) else {
+                continue;
+            };
+            if connection.id() == id && connection.is_handshaking() {
+                debug!(
+                    "{}: TLS handshake not completed within {} s: closing",
+                    connection.peer(),
+                    HANDSHAKE_TIMEOUT.as_secs()
+                );
+                self.close_connection(key);
+            }
+        }
+        if let Some(deadline) = self.handshakes.next_deadline() {
+            self.timers.set(Timer::HandshakeTimeout, deadline);
+        }
+    }
+
+    /// The clients as SYS reports them.
+    fn clients_status(&self) -> ClientsStatus {
+        self.client_memory.status(self.connections.len(), self.tls)
     }
 }
 

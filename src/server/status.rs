@@ -39,10 +39,12 @@ fn write_lines(lines: &[String], out: &mut impl Sink) {
     }
 }
 
-/// `SYS INFO clients`: the connections and the memory their buffers hold.
+/// `SYS INFO clients`: the connections (TLS ones too) and the memory their buffers hold.
 fn client_lines(clients: &ClientsStatus) -> Vec<String> {
     vec![
         format!("connections={}", clients.connections),
+        format!("tls_connections={}", clients.tls.open),
+        format!("tls_handshake_failures={}", clients.tls.handshake_failures),
         format!("client_memory_bytes={}", clients.memory_bytes),
         format!("client_memory_limit={}", clients.memory_limit),
         format!("closed_by_memory_limit={}", clients.closed_by_memory_limit),

@@ -18,16 +18,19 @@ pub enum Timer {
     ReapCheck,
     /// Try the failed shutdown save again.
     FinalSaveRetry,
+    /// The earliest TLS handshake deadline (see `handshakes.rs`) has come.
+    HandshakeTimeout,
 }
 
 impl Timer {
-    const ALL: [Timer; 6] = [
+    const ALL: [Timer; 7] = [
         Timer::AcceptRetry,
         Timer::ShutdownGrace,
         Timer::Bgsave,
         Timer::Snapshot,
         Timer::ReapCheck,
         Timer::FinalSaveRetry,
+        Timer::HandshakeTimeout,
     ];
     const COUNT: usize = Timer::ALL.len();
 
