@@ -2,12 +2,14 @@
 //! the elements tests compare with. Client calls have no timeout of their own; wrap a call
 //! that might hang in [`super::within`].
 
+use skytable::actions::SyncSocket;
 use skytable::{Element, Query, RespCode, Response};
 
-/// Runs `args` as one query through the client and returns the response element.
-pub fn query(con: &mut skytable::Connection, args: &[&str]) -> Element {
+/// Runs `args` as one query through the client (over TCP or TLS) and returns the response
+/// element.
+pub fn query(con: &mut impl SyncSocket, args: &[&str]) -> Element {
     let query = Query::from(args.to_vec());
-    match con.run_simple_query(&query) {
+    match con.run(query) {
         Ok(Response::Item(element)) => element,
         Ok(other) => panic!("query {args:?}: the client could not parse the response: {other:?}"),
         Err(error) => panic!("query {args:?}: I/O error {error}"),

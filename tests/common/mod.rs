@@ -1,14 +1,16 @@
 //! Black-box harness shared by every integration test: it starts the real `stratus` binary in
-//! its own temporary directory on an ephemeral port and talks to it over TCP, with raw bytes or
-//! the real `skytable` 0.4.0 client. Each test binary imports the helpers it uses by module and
+//! its own temporary directory on an ephemeral port and talks to it over TCP or TLS, with raw
+//! bytes or the real `skytable` 0.4.0 client. Each test binary imports the helpers it uses by module and
 //! name (`use common::wire::{exchange, OKAY};`).
 //!
 //! # Modules
 //!
 //! - [`server`]: `ServerBuilder` and `TestServer` (start, stop, signal, wait for log lines),
 //!   `RunOutput` for runs expected to exit by themselves, and the watchdog.
-//! - [`wire`]: raw Skyhash bytes: send, expect exact bytes, silence or EOF, build queries and
-//!   responses, read one response of unknown length.
+//! - [`wire`]: raw Skyhash bytes over any [`wire::Stream`] (TCP or TLS): send, expect exact
+//!   bytes, silence or EOF, build queries and responses, read one response of unknown length.
+//! - [`tls`]: certificates made in the test (an authority, a server certificate, its key in
+//!   each PEM encoding), a verifying rustls client, and the skytable client over TLS.
 //! - [`client`]: helpers for the `skytable` client's queries and elements.
 //! - [`status`]: `SYS INFO persistence` as a map, `SYS METRIC health`, waiting for a settled
 //!   save.
@@ -66,6 +68,7 @@ pub mod process;
 pub mod server;
 pub mod snapshots;
 pub mod status;
+pub mod tls;
 pub mod wire;
 
 use std::sync::mpsc;

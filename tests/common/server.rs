@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use stratus::log_lines::{SKYHASH_SCHEME, STARTED_BY_CHILD, STARTED_ON};
+use stratus::log_lines::{SKYHASH_SCHEME, SKYHASH_SECURE_SCHEME, STARTED_BY_CHILD, STARTED_ON};
 use tempfile::TempDir;
 
 use super::memory::rss_kib;
@@ -245,12 +245,17 @@ impl ServerBuilder {
                 stdout.snapshot().join("\n"),
             );
         };
-        let (host, port) = parse_listen_address(&line);
+        let Listening {
+            host,
+            port,
+            tls_port,
+        } = parse_listen_addresses(&line);
         let watchdog = start_watchdog(child.id());
         TestServer {
             child,
             host,
             port,
+            tls_port,
             builder: self,
             stdout,
             stderr,
@@ -298,22 +303,53 @@ impl ServerBuilder {
     }
 }
 
-/// Parses `... Server started on: skyhash://127.0.0.1:2003` (or `[::1]:2003`, possibly followed
-/// by more text) into host and port.
-fn parse_listen_address(line: &str) -> (String, u16) {
+/// Where a server listens, from its started line.
+struct Listening {
+    host: String,
+    /// The plain Skyhash port; 0 when there is none (TLS only).
+    port: u16,
+    tls_port: Option<u16>,
+}
+
+/// Parses `... Server started on: skyhash://127.0.0.1:2003 and skyhash-secure://127.0.0.1:2004`
+/// (either address alone; IPv6 as `[::1]:2003`). Addresses of other schemes are skipped.
+fn parse_listen_addresses(line: &str) -> Listening {
     let start = line.find(STARTED_ON).expect("marker present") + STARTED_ON.len();
-    let address = line[start..]
-        .strip_prefix(SKYHASH_SCHEME)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no skyhash:// address after the marker in {line:?}"));
-    let (host, port) = address
-        .rsplit_once(':')
-        .unwrap_or_else(|| panic!("no port in the address of {line:?}"));
-    let port = port
-        .parse()
-        .unwrap_or_else(|_| panic!("port in {line:?} is not a u16"));
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    (host.to_owned(), port)
+    let mut listening = Listening {
+        host: String::new(),
+        port: 0,
+        tls_port: None,
+    };
+    for address in line[start..].split(" and ") {
+        let address = address.split_whitespace().next().unwrap_or_default();
+        let (secure, rest) = if let Some(rest) = address.strip_prefix(SKYHASH_SCHEME) {
+            (false, rest)
+        } else if let Some(rest) = address.strip_prefix(SKYHASH_SECURE_SCHEME) {
+            (true, rest)
+        } else {
+            continue;
+        };
+        let (host, port) = rest
+            .rsplit_once(':')
+            .unwrap_or_else(|| panic!("no port in the address {address:?} of {line:?}"));
+        let port: u16 = port
+            .parse()
+            .unwrap_or_else(|_| panic!("port of {address:?} in {line:?} is not a u16"));
+        listening.host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if secure {
+            listening.tls_port = Some(port);
+        } else {
+            listening.port = port;
+        }
+    }
+    assert!(
+        !listening.host.is_empty(),
+        "no skyhash:// or skyhash-secure:// address after the marker in {line:?}"
+    );
+    listening
 }
 
 /// Kills the process by pid after `WATCHDOG` unless the sender is dropped first.
@@ -392,7 +428,10 @@ impl RunOutput {
 pub struct TestServer {
     child: Child,
     pub host: String,
+    /// The plain Skyhash port; 0 when the server serves TLS only.
     pub port: u16,
+    /// The Skyhash-over-TLS port, when TLS is configured.
+    pub tls_port: Option<u16>,
     builder: ServerBuilder,
     stdout: Lines,
     stderr: Lines,

@@ -1,12 +1,13 @@
-//! What the server says about its persistence: `SYS METRIC health` and `SYS INFO persistence`
-//! (as a map of name to value), and waiting until a background save holds every change.
+//! What the server says about itself: `SYS METRIC health`, `SYS INFO persistence` (as a map
+//! of name to value), waiting until a background save holds every change, and the figures of
+//! `SYS INFO clients`.
 
 use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::wire::{ask, flat_array_strings};
+use super::wire::{ask, flat_array_strings, Stream};
 
 /// `SYS METRIC health` of a server whose saves work.
 pub const HEALTH_GOOD: &[u8] = b"*1\n+4\ngood\n";
@@ -15,17 +16,34 @@ pub const HEALTH_CRITICAL: &[u8] = b"*1\n+8\ncritical\n";
 
 /// `SYS INFO persistence` as a map of name to value.
 pub fn persistence_info(stream: &mut TcpStream) -> BTreeMap<String, String> {
-    let response = ask(stream, &[b"SYS", b"INFO", b"persistence"]);
+    info_map(stream, b"persistence")
+}
+
+/// `SYS INFO <property>` (a flat array of `name=value` strings) as a map of name to value.
+fn info_map(stream: &mut impl Stream, property: &[u8]) -> BTreeMap<String, String> {
+    let response = ask(stream, &[b"SYS", b"INFO", property]);
     flat_array_strings(&response)
         .into_iter()
         .map(|line| {
-            let line = String::from_utf8(line).expect("persistence lines are UTF-8");
+            let line = String::from_utf8(line).expect("SYS INFO lines are UTF-8");
             let (name, value) = line
                 .split_once('=')
-                .unwrap_or_else(|| panic!("persistence line without '=': {line:?}"));
+                .unwrap_or_else(|| panic!("SYS INFO line without '=': {line:?}"));
             (name.to_owned(), value.to_owned())
         })
         .collect()
+}
+
+/// One number of `SYS INFO clients` (`connections`, `tls_connections`,
+/// `tls_handshake_failures`, `client_memory_bytes`, ...).
+pub fn clients_figure(stream: &mut impl Stream, name: &str) -> u64 {
+    let info = info_map(stream, b"clients");
+    let value = info
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} in SYS INFO clients: {info:?}"));
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("{name}={value} in SYS INFO clients is not a number"))
 }
 
 /// Waits until a background save holds every change made so far: no save running, nothing

@@ -2,15 +2,27 @@
 //! and responses, and reading one response whose length is not known in advance. Every byte a
 //! test expects is written out here or in the test, never produced by `stratus::protocol`;
 //! the reader only finds where a response ends, and assertions compare the exact bytes.
+//! Every helper takes any [`Stream`]: a TCP connection, or a TLS one (`tls::TlsClient`).
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use super::{PATIENCE, SILENCE};
 
+/// A client connection the helpers can read with a deadline.
+pub trait Stream: Read + Write {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl Stream for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
 /// Writes all bytes.
-pub fn send(stream: &mut TcpStream, bytes: &[u8]) {
+pub fn send(stream: &mut impl Stream, bytes: &[u8]) {
     stream
         .write_all(bytes)
         .unwrap_or_else(|error| panic!("write of {} bytes failed: {error}", bytes.len()));
@@ -39,7 +51,7 @@ fn escape_around(bytes: &[u8], focus: usize) -> String {
 
 /// Reads up to `count` bytes (fewer on EOF, error or timeout); never reads past `count`.
 /// Interrupted reads are retried within the same deadline.
-pub fn read_up_to(stream: &mut TcpStream, count: usize, timeout: Duration) -> (Vec<u8>, String) {
+pub fn read_up_to(stream: &mut impl Stream, count: usize, timeout: Duration) -> (Vec<u8>, String) {
     let deadline = Instant::now() + timeout;
     let mut received = Vec::with_capacity(count);
     let mut chunk = vec![0u8; 64 * 1024];
@@ -68,7 +80,7 @@ pub fn read_up_to(stream: &mut TcpStream, count: usize, timeout: Duration) -> (V
 }
 
 /// Reads exactly `expected.len()` bytes (waiting up to 10 s) and asserts they equal `expected`.
-pub fn expect_exact(stream: &mut TcpStream, expected: &[u8]) {
+pub fn expect_exact(stream: &mut impl Stream, expected: &[u8]) {
     let (received, ending) = read_up_to(stream, expected.len(), PATIENCE);
     if received != expected {
         let first_difference = received
@@ -87,7 +99,7 @@ pub fn expect_exact(stream: &mut TcpStream, expected: &[u8]) {
 
 /// Asserts the server closes the connection within 10 s without sending anything more.
 /// A reset (the server closed with our bytes still unread) also counts as closed.
-pub fn expect_eof(stream: &mut TcpStream) {
+pub fn expect_eof(stream: &mut impl Stream) {
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut buffer = [0u8; 1024];
     loop {
@@ -110,7 +122,7 @@ pub fn expect_eof(stream: &mut TcpStream) {
 /// Asserts nothing arrives (and the connection is not closed) for `SILENCE`.
 /// A timed read can be interrupted (EINTR) on a loaded machine; it is retried until the window
 /// has passed.
-pub fn expect_silence(stream: &mut TcpStream) {
+pub fn expect_silence(stream: &mut impl Stream) {
     let deadline = Instant::now() + SILENCE;
     let mut buffer = [0u8; 1024];
     let outcome = loop {
@@ -141,7 +153,7 @@ pub fn expect_silence(stream: &mut TcpStream) {
 }
 
 /// Sends `query` and asserts the response is exactly `expected`.
-pub fn exchange(stream: &mut TcpStream, query: &[u8], expected: &[u8]) {
+pub fn exchange(stream: &mut impl Stream, query: &[u8], expected: &[u8]) {
     send(stream, query);
     expect_exact(stream, expected);
 }
@@ -167,7 +179,7 @@ pub const HEYA: &[u8] = b"*1\n_1\n+4\nHEYA\n";
 pub const HEY: &[u8] = b"*1\n+4\nHEY!\n";
 
 /// Asserts the connection still works: HEYA is answered with HEY!.
-pub fn assert_usable(stream: &mut TcpStream) {
+pub fn assert_usable(stream: &mut impl Stream) {
     exchange(stream, HEYA, HEY);
 }
 
@@ -216,7 +228,7 @@ pub fn value_response(value: &[u8]) -> Vec<u8> {
 }
 
 /// Reads one `\n`-terminated line (the `\n` included), failing the test on EOF or timeout.
-fn read_line(stream: &mut TcpStream) -> Vec<u8> {
+fn read_line(stream: &mut impl Stream) -> Vec<u8> {
     let mut line = Vec::new();
     while line.last() != Some(&b'\n') {
         let (byte, ending) = read_up_to(stream, 1, PATIENCE);
@@ -240,7 +252,7 @@ fn header_number(line: &[u8]) -> usize {
 }
 
 /// Reads one response element (strings, codes, integers, arrays) and appends its bytes.
-fn read_element(stream: &mut TcpStream, out: &mut Vec<u8>) {
+fn read_element(stream: &mut impl Stream, out: &mut Vec<u8>) {
     let header = read_line(stream);
     out.extend_from_slice(&header);
     let number = header_number(&header);
@@ -264,15 +276,25 @@ fn read_element(stream: &mut TcpStream, out: &mut Vec<u8>) {
 }
 
 /// Reads one complete simple response (`*1\n` and its element) and returns its bytes.
-pub fn read_response(stream: &mut TcpStream) -> Vec<u8> {
+pub fn read_response(stream: &mut impl Stream) -> Vec<u8> {
     let mut response = read_line(stream);
     assert_eq!(response, b"*1\n", "a simple response starts with *1");
     read_element(stream, &mut response);
     response
 }
 
+/// Reads one complete response, simple or pipelined (`*N\n` and its N elements).
+pub fn read_any_response(stream: &mut impl Stream) -> Vec<u8> {
+    let mut response = read_line(stream);
+    assert_eq!(response[0], b'*', "a response starts with *N");
+    for _ in 0..header_number(&response) {
+        read_element(stream, &mut response);
+    }
+    response
+}
+
 /// Sends one action and returns its complete response.
-pub fn ask(stream: &mut TcpStream, args: &[&[u8]]) -> Vec<u8> {
+pub fn ask(stream: &mut impl Stream, args: &[&[u8]]) -> Vec<u8> {
     send(stream, &simple_query(args));
     read_response(stream)
 }
