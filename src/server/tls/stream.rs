@@ -214,3 +214,190 @@ impl Write for TlsStream {
         self.send_records()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::sync::Arc;
+
+    use openssl::asn1::Asn1Time;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
+    use openssl::x509::{X509Builder, X509NameBuilder};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig};
+
+    use super::*;
+
+    /// A self-signed end-entity certificate for 127.0.0.1 (its own root) and its key, as DER.
+    fn certificate() -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "stream test").unwrap();
+        let name = name.build();
+        let mut builder = X509Builder::new().unwrap();
+        builder.set_version(2).unwrap();
+        builder.set_subject_name(&name).unwrap();
+        builder.set_issuer_name(&name).unwrap();
+        builder.set_pubkey(&key).unwrap();
+        builder
+            .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        builder
+            .set_not_after(&Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        let constraints = BasicConstraints::new().critical().build().unwrap();
+        builder.append_extension(constraints).unwrap();
+        let names = SubjectAlternativeName::new()
+            .ip("127.0.0.1")
+            .build(&builder.x509v3_context(None, None))
+            .unwrap();
+        builder.append_extension(names).unwrap();
+        builder.sign(&key, MessageDigest::sha256()).unwrap();
+        let certificate = CertificateDer::from(builder.build().to_der().unwrap());
+        let key = PrivateKeyDer::try_from(key.private_key_to_pkcs8().unwrap()).unwrap();
+        (certificate, key)
+    }
+
+    /// A server TlsStream and a rustls client on a loopback connection, both non-blocking,
+    /// past their handshake.
+    fn connected_pair() -> (TlsStream, ClientConnection, std::net::TcpStream) {
+        let (certificate, key) = certificate();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server_config = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![certificate.clone()], key)
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(certificate).unwrap();
+        let client_config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client_socket = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client_socket.set_nonblocking(true).unwrap();
+        let (server_socket, peer) = listener.accept().unwrap();
+        server_socket.set_nonblocking(true).unwrap();
+        let session = ServerConnection::new(Arc::new(server_config)).unwrap();
+        let mut server = TlsStream::new(TcpStream::from_std(server_socket), session, peer);
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let mut client = ClientConnection::new(Arc::new(client_config), name).unwrap();
+        let mut socket = client_socket;
+        let mut plaintext = [0u8; 64];
+        for _ in 0..10_000 {
+            if !client.is_handshaking() && !server.is_handshaking() && !server.wants_write() {
+                return (server, client, socket);
+            }
+            while client.wants_write() {
+                client.write_tls(&mut socket).unwrap();
+            }
+            match server.read(&mut plaintext) {
+                Err(error) if error.kind() == ErrorKind::WouldBlock => {}
+                other => panic!("no plaintext is due during the handshake: {other:?}"),
+            }
+            server.send_records().unwrap();
+            if client.read_tls(&mut socket).is_ok() {
+                client.process_new_packets().unwrap();
+            }
+        }
+        panic!("the handshake did not complete");
+    }
+
+    /// What rustls really holds to send, from a fresh report.
+    fn exact_unsent(stream: &mut TlsStream) -> usize {
+        stream
+            .session
+            .process_new_packets()
+            .unwrap()
+            .tls_bytes_to_write()
+    }
+
+    #[test]
+    fn the_count_bounds_what_rustls_holds_for_a_reader_that_stopped() {
+        let (mut server, _client, _socket) = connected_pair();
+        assert_eq!(server.held_bytes(), SESSION_BYTES, "an idle connection");
+        // The client reads nothing: write until the socket and rustls are both full.
+        let answer = vec![b'a'; 1024 * 1024];
+        let mut handed = 0usize;
+        loop {
+            match server.write(&answer) {
+                Ok(accepted) => handed += accepted,
+                Err(error) if error.kind() == ErrorKind::WouldBlock => break,
+                Err(error) => panic!("write failed: {error}"),
+            }
+            assert!(handed < 1 << 30, "the socket never filled");
+        }
+        assert!(server.wants_write(), "records wait for the socket");
+        let unsent = exact_unsent(&mut server);
+        assert!(unsent > 0);
+        assert!(
+            server.unsent_bound >= unsent,
+            "counted {} unsent bytes, rustls holds {unsent}",
+            server.unsent_bound
+        );
+        // rustls's 64 KiB buffer limit holds: one write's worth of records, at most.
+        let one_write = 64 * 1024 + 4 * RECORD_OVERHEAD_BYTES;
+        assert!(unsent <= one_write, "rustls holds {unsent} bytes");
+        assert!(server.held_bytes() <= SESSION_BYTES + one_write);
+        assert_eq!(
+            server.write(b"more").unwrap_err().kind(),
+            ErrorKind::WouldBlock,
+            "nothing more is taken while records wait"
+        );
+    }
+
+    #[test]
+    fn plaintext_left_in_rustls_and_the_peers_end_are_reported_as_buffered_input() {
+        let (mut server, mut client, mut socket) = connected_pair();
+        let query = vec![b'q'; 40 * 1024];
+        client.writer().write_all(&query).unwrap();
+        client.send_close_notify();
+        while client.wants_write() {
+            client.write_tls(&mut socket).unwrap();
+        }
+        let mut received = Vec::new();
+        let mut small = [0u8; 1000];
+        for _ in 0..10_000 {
+            match server.read(&mut small) {
+                Ok(0) => break,
+                Ok(read) => {
+                    received.extend_from_slice(&small[..read]);
+                    // A short read says the socket is drained unless input is buffered: then
+                    // the next read would block. (The client wrote everything beforehand.)
+                    if read < small.len() && !server.has_buffered_input() {
+                        let next = server.read(&mut small);
+                        assert!(
+                            matches!(&next, Err(error) if error.kind() == ErrorKind::WouldBlock),
+                            "a short read hid more input: the next read gave {next:?}"
+                        );
+                    }
+                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => {}
+                Err(error) => panic!("read failed: {error}"),
+            }
+            if server.plaintext_unread > 0 {
+                assert!(server.has_buffered_input());
+                assert!(server.held_bytes() >= SESSION_BYTES + server.plaintext_unread);
+            }
+        }
+        assert!(
+            received == query,
+            "{} of {} bytes",
+            received.len(),
+            query.len()
+        );
+        assert_eq!(
+            server.read(&mut small).unwrap(),
+            0,
+            "the end stays reported"
+        );
+    }
+}
