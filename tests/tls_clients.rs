@@ -16,8 +16,8 @@ use common::tls::{
     client_config, skytable_tls, start_tls_server, Authority, KeyEncoding, TlsClient, TlsFiles,
 };
 use common::wire::{
-    exchange, expect_exact, read_any_response, send, simple_query, uint_response, value_response,
-    HEY, HEYA, OKAY,
+    exchange, expect_eof, expect_exact, read_any_response, send, simple_query, uint_response,
+    value_response, HEY, HEYA, OKAY,
 };
 use common::{within, PATIENCE};
 use skytable::actions::Actions;
@@ -149,6 +149,27 @@ fn many_pipelined_queries_in_one_write_are_answered_in_order() {
     // thread may write it all before reading.
     send(&mut tls, &batch);
     expect_exact(&mut tls, &expected);
+}
+
+#[test]
+fn queries_then_close_notify_get_every_answer_then_the_servers_close_notify() {
+    const QUERIES: usize = 100;
+    let (server, files) = start_tls_server(&[]);
+    let mut tls = TlsClient::to(&server, &files.ca);
+    let mut batch = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..QUERIES {
+        batch.extend(simple_query(&[b"SET", format!("k{i}").as_bytes(), b"v"]));
+        expected.extend(OKAY);
+    }
+    batch.extend(simple_query(&[b"DBSIZE"]));
+    expected.extend(uint_response(QUERIES as u64));
+    // One write, then close_notify with the TCP connection left open: the end of the stream
+    // arrives with the last queries, and no hang-up event comes to say so.
+    send(&mut tls, &batch);
+    tls.send_close_notify();
+    expect_exact(&mut tls, &expected);
+    expect_eof(&mut tls);
 }
 
 #[test]

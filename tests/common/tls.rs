@@ -38,6 +38,10 @@ use super::PATIENCE;
 /// client that does not speak TLS.
 pub const DECODE_ERROR_ALERT: &[u8] = &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32];
 
+/// The 7 bytes of a close_notify warning alert sent before any keys are agreed: how the
+/// server ends a connection that is still in its handshake.
+pub const PLAINTEXT_CLOSE_NOTIFY: &[u8] = &[0x15, 0x03, 0x03, 0x00, 0x02, 0x01, 0x00];
+
 /// How the server certificate's private key is made and written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyEncoding {
@@ -321,6 +325,12 @@ impl TlsClient {
 
     pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
         self.stream.conn.protocol_version()
+    }
+
+    /// Sends close_notify: the client will send nothing more, and may still read.
+    pub fn send_close_notify(&mut self) {
+        self.stream.conn.send_close_notify();
+        self.stream.flush().unwrap();
     }
 
     /// The TCP connection under TLS, to send bytes around it.
