@@ -47,6 +47,8 @@ pub struct TlsStream {
     /// The peer ended the stream (close_notify, or the socket's end): every read from now on
     /// returns 0.
     peer_closed: bool,
+    /// Our close_notify has been queued (rustls queues it once; this keeps the count right).
+    close_notify_queued: bool,
 }
 
 impl TlsStream {
@@ -59,6 +61,7 @@ impl TlsStream {
             plaintext_unread: 0,
             unsent_bound: 0,
             peer_closed: false,
+            close_notify_queued: false,
         }
     }
 
@@ -94,8 +97,11 @@ impl TlsStream {
 
     /// Queues a close_notify alert, unless one (or a fatal alert) was queued before.
     pub fn close_notify(&mut self) {
-        self.session.send_close_notify();
-        self.unsent_bound += ALERT_RECORD_BYTES;
+        if !self.close_notify_queued {
+            self.close_notify_queued = true;
+            self.session.send_close_notify();
+            self.unsent_bound += ALERT_RECORD_BYTES;
+        }
     }
 
     /// Sends queued records until none is left or the socket would block.
