@@ -165,7 +165,7 @@ pub struct Server {
     table: Table,
     persistence: Persistence,
     client_memory: ClientMemory,
-    tls: TlsCounts,
+    tls_counts: TlsCounts,
     /// TLS connections in the order they were accepted, to close those whose handshake has
     /// not completed in time.
     handshakes: HandshakeDeadlines,
@@ -186,10 +186,11 @@ impl Server {
                 let loaded = tls::setup::load(settings).map_err(ServerError::Tls)?;
                 info!(
                     "TLS: serving the certificate chain {} ({} certificate(s)) with the key {}; \
-                     TLS 1.3 and 1.2",
+                     {}",
                     settings.chain.display(),
                     loaded.chain_length,
-                    settings.key.display()
+                    settings.key.display(),
+                    tls::setup::PROTOCOL_NAMES
                 );
                 Some(loaded.server_config)
             }
@@ -236,7 +237,7 @@ impl Server {
             table,
             persistence,
             client_memory,
-            tls: TlsCounts::default(),
+            tls_counts: TlsCounts::default(),
             handshakes: HandshakeDeadlines::default(),
             next_connection_id: 0,
             timers,
@@ -362,7 +363,7 @@ impl Server {
         let id = ConnectionId(self.next_connection_id);
         self.next_connection_id += 1;
         if is_tls {
-            self.tls.open += 1;
+            self.tls_counts.open += 1;
             let deadline = self.handshakes.start(Instant::now(), entry.key(), id);
             self.timers
                 .set_no_later_than(Timer::HandshakeTimeout, deadline);
@@ -488,9 +489,9 @@ impl Server {
             self.persistence.forget_waiter(key);
         }
         if connection.is_tls() {
-            self.tls.open -= 1;
+            self.tls_counts.open -= 1;
             if connection.is_handshaking() {
-                self.tls.handshake_failures += 1;
+                self.tls_counts.handshake_failures += 1;
                 debug!(
                     "{}: closed before its TLS handshake completed",
                     connection.peer()
@@ -568,7 +569,8 @@ impl Server {
 
     /// The clients as SYS reports them.
     fn clients_status(&self) -> ClientsStatus {
-        self.client_memory.status(self.connections.len(), self.tls)
+        self.client_memory
+            .status(self.connections.len(), self.tls_counts)
     }
 }
 

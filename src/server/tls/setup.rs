@@ -21,6 +21,8 @@ use crate::config::TlsConfig;
 /// profile) also offered TLS 1.0 and 1.1; rustls has neither.
 const PROTOCOL_VERSIONS: [&SupportedProtocolVersion; 2] =
     [&rustls::version::TLS13, &rustls::version::TLS12];
+/// [`PROTOCOL_VERSIONS`] in words, for the log.
+pub const PROTOCOL_NAMES: &str = "TLS 1.3 and 1.2";
 
 /// Which of the two files an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
