@@ -4,7 +4,7 @@
 //! send go out with the connection's next write or flush, so a slow or silent client holds
 //! only its own connection (a deadline elsewhere bounds how long).
 //!
-//! Invariants: a read fills the caller's buffer or stops only when the socket would block or
+//! Invariants: a read fills the caller's buffer or stops only when the socket is drained or
 //! has ended, so a short read means what it means for TCP, except when the peer's end is still
 //! to be reported ([`TlsStream::has_buffered_input`]); plaintext is drained from rustls before
 //! each socket read, so its 16 KiB received-plaintext limit is never hit; the application
@@ -170,21 +170,42 @@ impl TlsStream {
     }
 }
 
+/// The socket as rustls reads it, noting whether a read returned less than it was offered:
+/// then the socket had no more, as for plain TCP, and the read that would only say
+/// `WouldBlock` is saved.
+struct ShortReadProbe<'a> {
+    socket: &'a mut TcpStream,
+    was_short: bool,
+}
+
+impl Read for ShortReadProbe<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.socket.read(buf)?;
+        self.was_short = read < buf.len();
+        Ok(read)
+    }
+}
+
 impl Read for TlsStream {
     /// Plaintext, as much as fits: from what rustls holds, then from records read from the
-    /// socket until it would block or ends. `Ok(0)` is the end of the stream (close_notify, or
+    /// socket until it is drained or ends. `Ok(0)` is the end of the stream (close_notify, or
     /// the socket's end without one: the connection treats both alike), `WouldBlock` means
     /// nothing is available yet (the handshake may have moved on).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut filled = 0;
+        let mut drained = false;
         loop {
             filled += self.take_plaintext(&mut buf[filled..])?;
-            if filled == buf.len() || self.peer_closed {
+            if filled == buf.len() || self.peer_closed || drained {
                 break;
             }
-            match self.session.read_tls(&mut self.socket) {
+            let mut probe = ShortReadProbe {
+                socket: &mut self.socket,
+                was_short: false,
+            };
+            match self.session.read_tls(&mut probe) {
                 Ok(0) => self.peer_closed = true,
-                Ok(_) => {}
+                Ok(_) => drained = probe.was_short,
                 Err(error) if error.kind() == ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == ErrorKind::Interrupted => continue,
                 Err(error) => return Err(error),
