@@ -15,17 +15,33 @@ pub const HEALTH_CRITICAL: &[u8] = b"*1\n+8\ncritical\n";
 
 /// `SYS INFO persistence` as a map of name to value.
 pub fn persistence_info(stream: &mut TcpStream) -> BTreeMap<String, String> {
-    let response = ask(stream, &[b"SYS", b"INFO", b"persistence"]);
+    sys_info(stream, "persistence")
+}
+
+/// `SYS INFO <section>` (a flat array of `name=value` strings) as a map.
+pub fn sys_info(stream: &mut TcpStream, section: &str) -> BTreeMap<String, String> {
+    let response = ask(stream, &[b"SYS", b"INFO", section.as_bytes()]);
     flat_array_strings(&response)
         .into_iter()
         .map(|line| {
-            let line = String::from_utf8(line).expect("persistence lines are UTF-8");
+            let line = String::from_utf8(line).expect("SYS INFO lines are UTF-8");
             let (name, value) = line
                 .split_once('=')
-                .unwrap_or_else(|| panic!("persistence line without '=': {line:?}"));
+                .unwrap_or_else(|| panic!("SYS INFO {section} line without '=': {line:?}"));
             (name.to_owned(), value.to_owned())
         })
         .collect()
+}
+
+/// One figure of `SYS INFO clients`.
+pub fn clients_figure(stream: &mut TcpStream, name: &str) -> u64 {
+    let info = sys_info(stream, "clients");
+    let value = info
+        .get(name)
+        .unwrap_or_else(|| panic!("SYS INFO clients has no {name}: {info:?}"));
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("SYS INFO clients {name}={value} is not a number"))
 }
 
 /// Waits until a background save holds every change made so far: no save running, nothing
