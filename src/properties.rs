@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::action::{self, Outcome, Writes};
 use crate::persist::{format, legacy};
 use crate::protocol::parse::{to_owned, OwnedElement, QueryParser};
-use crate::protocol::{write, Element, ProtocolError};
+use crate::protocol::{reply, write, Element, ProtocolError};
 use crate::table::Table;
 
 fn entries(table: &Table) -> BTreeMap<Vec<u8>, Vec<u8>> {
@@ -452,22 +452,14 @@ impl Model {
     }
 }
 
-/// Splits a flat-array response `_<n>\n(+<len>\n<bytes>\n)*` into its strings.
+/// The strings of a flat-array response element, if it is exactly one.
 fn flat_array_strings(response: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let rest = response.strip_prefix(b"_")?;
-    let newline = rest.iter().position(|&b| b == b'\n')?;
-    let count: usize = std::str::from_utf8(&rest[..newline]).ok()?.parse().ok()?;
-    let mut rest = &rest[newline + 1..];
-    let mut strings = Vec::with_capacity(count.min(rest.len()));
-    for _ in 0..count {
-        rest = rest.strip_prefix(b"+")?;
-        let newline = rest.iter().position(|&b| b == b'\n')?;
-        let len: usize = std::str::from_utf8(&rest[..newline]).ok()?.parse().ok()?;
-        let body = rest.get(newline + 1..newline + 1 + len)?;
-        strings.push(body.to_vec());
-        rest = rest.get(newline + 2 + len..)?;
+    match reply::parse_element(response) {
+        Ok(Some((reply::Element::FlatArray(strings), len))) if len == response.len() => {
+            Some(strings.into_iter().map(<[u8]>::to_vec).collect())
+        }
+        _ => None,
     }
-    rest.is_empty().then_some(strings)
 }
 
 /// In an `actions_vs_model` input, the selector byte that turns poisoning on or off.
