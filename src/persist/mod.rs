@@ -13,7 +13,7 @@ pub mod format;
 mod history;
 mod job;
 pub mod legacy;
-mod load;
+pub mod load;
 mod lock;
 pub mod save;
 pub mod snapshot;
