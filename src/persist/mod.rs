@@ -12,6 +12,7 @@ mod fork;
 pub mod format;
 mod history;
 mod job;
+pub mod journal;
 pub mod legacy;
 pub mod load;
 mod lock;
