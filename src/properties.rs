@@ -26,6 +26,12 @@ use crate::protocol::parse::{to_owned, OwnedElement, QueryParser};
 use crate::protocol::{write, Element, ProtocolError};
 use crate::table::Table;
 
+mod journal;
+pub use journal::{
+    journal_decode, journal_decode_allocation_bound, journal_decode_sealed,
+    sealed_journal_decode_allocation_bound,
+};
+
 fn entries(table: &Table) -> BTreeMap<Vec<u8>, Vec<u8>> {
     table
         .iter()

@@ -1,10 +1,12 @@
-//! Writes the fuzz seeds into `fuzz/seeds/<target>/`: data files made by the encoder and a few
-//! damaged ones, Skytable 0.6 files, every query of the spec's byte-exact examples, and action
-//! sequences that reach every action; and `fuzz/dicts/actions_vs_model.dict`, whose entries are
-//! encoded action steps. Run `cargo run --example fuzz_seeds` after a format or an action list
+//! Writes the fuzz seeds into `fuzz/seeds/<target>/`: data files of both versions made by the
+//! encoder and a few damaged ones, journal segments and frame bodies (in `journal.rs`), Skytable
+//! 0.6 files, every query of the spec's byte-exact examples, and action sequences that reach
+//! every action; and `fuzz/dicts/actions_vs_model.dict`, whose entries are encoded action steps. Run `cargo run --example fuzz_seeds` after a format or an action list
 //! changes, and commit the result; `tests/fuzz_regressions.rs` replays every seed.
 //!
 //! It only (over)writes the files it makes: crash reproducers committed beside them are kept.
+
+mod journal;
 
 use std::fs;
 use std::io;
@@ -25,9 +27,14 @@ type Seed = (String, Vec<u8>);
 
 fn main() -> io::Result<()> {
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds"));
-    let targets: [(&str, Vec<Seed>); 5] = [
+    let targets: [(&str, Vec<Seed>); 7] = [
         ("format_decode", format_decode_seeds()),
         ("format_decode_sealed", format_decode_sealed_seeds()),
+        ("journal_decode", journal::journal_decode_seeds()),
+        (
+            "journal_decode_sealed",
+            journal::journal_decode_sealed_seeds(),
+        ),
         ("legacy_decode", legacy_decode_seeds()),
         ("protocol_parse", protocol_parse_seeds()),
         ("actions_vs_model", actions_vs_model_seeds()),
