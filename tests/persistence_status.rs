@@ -77,7 +77,7 @@ fn status_after_a_save_describes_it() {
     wait_for_settled_save(&mut con, PATIENCE);
     let size = std::fs::metadata(server.data_file()).unwrap().len();
     // Header, then one entry: two u32 lengths, "key", "value".
-    assert_eq!(size, 40 + 8 + 3 + 5);
+    assert_eq!(size, 48 + 8 + 3 + 5);
     let info = persistence_info(&mut con);
     let expect = |name: &str, value: &str| {
         assert_eq!(info[name], value, "{name} in {info:#?}");

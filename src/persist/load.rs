@@ -20,11 +20,11 @@ use crate::table::Table;
 /// Which format a loaded file was in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    Stratus,
+    /// A Stratus file of this format `version`, tied to the journal from `journal_segment` on
+    /// (0: to no journal).
+    Stratus { version: u32, journal_segment: u64 },
     /// Skytable 0.6; bytes after the last entry (ignored, as skyd ignored them) are counted.
-    Skytable06 {
-        ignored_trailing_bytes: u64,
-    },
+    Skytable06 { ignored_trailing_bytes: u64 },
 }
 
 #[derive(Debug)]
@@ -103,13 +103,16 @@ fn decode(path: &Path, content: &[u8], bytes: u64) -> Result<LoadedFile, LoadErr
         .filter(|(expected, found)| expected == found)
         .count();
     if magic_bytes_matching >= MAGIC_BYTES_FOR_A_DAMAGED_HEADER {
-        let table = format::decode(content).map_err(|error| LoadError::Corrupt {
+        let file = format::decode_file(content).map_err(|error| LoadError::Corrupt {
             path: path.to_owned(),
             error,
         })?;
         return Ok(LoadedFile {
-            table,
-            origin: Origin::Stratus,
+            table: file.table,
+            origin: Origin::Stratus {
+                version: file.version,
+                journal_segment: file.journal_segment,
+            },
             bytes,
         });
     }

@@ -140,7 +140,7 @@ pub fn open(data_dir: &Path, restore: Option<&Path>) -> Result<Opened, StartupEr
                 (Table::new(), Some(0))
             }
             Some((table, Origin::Skytable06 { .. })) => (table, None),
-            Some((table, Origin::Stratus)) => {
+            Some((table, Origin::Stratus { .. })) => {
                 let changes = table.changes();
                 (table, Some(changes))
             }
