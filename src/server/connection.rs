@@ -118,16 +118,24 @@ impl Connection {
         self.output.set_room(room);
     }
 
-    /// Before the connection is closed for the server's own reasons: tells the client why, as
-    /// a complete response, if one can be said now, and makes one attempt to send what is
-    /// queued.
-    pub fn say_goodbye(&mut self, text: &str) {
+    /// Before the connection is closed for the server's own reasons: if `may_send` (no queued
+    /// answer waits for a commit), tells the client why, as a complete response if one can be
+    /// said now, and makes one attempt to send what is queued.
+    pub fn say_goodbye(&mut self, text: &str, may_send: bool) {
+        if !may_send {
+            return;
+        }
         if self.execution != Execution::AwaitingAnswer {
             self.codec.interject(text, &mut self.output);
         }
         if let Err(error) = self.output.write_to(&mut self.transport) {
             debug!("{}: cannot send the last words: {error}", self.peer);
         }
+    }
+
+    /// Whether answers wait to be sent.
+    pub fn has_output(&self) -> bool {
+        self.output.backlog() > 0
     }
 
     /// The socket to register with (and deregister from) the event loop.

@@ -18,16 +18,19 @@ pub enum Timer {
     ReapCheck,
     /// Try the failed shutdown save again.
     FinalSaveRetry,
+    /// `everysec`: fsync the journal.
+    JournalSync,
 }
 
 impl Timer {
-    const ALL: [Timer; 6] = [
+    const ALL: [Timer; 7] = [
         Timer::AcceptRetry,
         Timer::ShutdownGrace,
         Timer::Bgsave,
         Timer::Snapshot,
         Timer::ReapCheck,
         Timer::FinalSaveRetry,
+        Timer::JournalSync,
     ];
     const COUNT: usize = Timer::ALL.len();
 

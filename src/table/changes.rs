@@ -20,8 +20,10 @@ pub const PUT: u8 = 0x01;
 pub const DELETE: u8 = 0x02;
 pub const CLEAR: u8 = 0x03;
 
-/// Appends a PUT record to a body.
+/// Appends a PUT record: `key` now holds `value`. Panics on a key or value of 4 GiB or more,
+/// which no query can carry.
 pub fn put_record(body: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    body.reserve(1 + 8 + key.len() + value.len());
     body.push(PUT);
     body.extend_from_slice(&length(key).to_le_bytes());
     body.extend_from_slice(&length(value).to_le_bytes());
@@ -29,14 +31,15 @@ pub fn put_record(body: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     body.extend_from_slice(value);
 }
 
-/// Appends a DEL record to a body.
+/// Appends a DEL record: `key` is gone. Panics on a key of 4 GiB or more.
 pub fn delete_record(body: &mut Vec<u8>, key: &[u8]) {
+    body.reserve(1 + 4 + key.len());
     body.push(DELETE);
     body.extend_from_slice(&length(key).to_le_bytes());
     body.extend_from_slice(key);
 }
 
-/// Appends a CLEAR record to a body.
+/// Appends a CLEAR record: the table is empty.
 pub fn clear_record(body: &mut Vec<u8>) {
     body.push(CLEAR);
 }

@@ -69,9 +69,7 @@ pub const FRAME_SEQ_OFFSET: usize = RECORD_COUNT_OFFSET + 4;
 /// Bytes of a frame before its body.
 pub const FRAME_HEADER_LEN: usize = FRAME_SEQ_OFFSET + 8;
 
-pub const PUT: u8 = 0x01;
-pub const DELETE: u8 = 0x02;
-pub const CLEAR: u8 = 0x03;
+pub use crate::table::{CLEAR, DELETE, PUT};
 /// Bytes of a record's type, and of each of its lengths.
 const TAG_LEN: usize = 1;
 const LENGTH_LEN: usize = 4;
@@ -137,36 +135,9 @@ pub fn encode_frame(out: &mut Vec<u8>, seq: u64, record_count: u32, body: &[u8])
     out.extend_from_slice(body);
 }
 
-/// A key or value length as a record stores it. No query can carry 4 GiB, so none is that long.
-fn length(bytes: &[u8]) -> [u8; LENGTH_LEN] {
-    u32::try_from(bytes.len())
-        .expect("keys and values are shorter than 4 GiB")
-        .to_le_bytes()
-}
-
-/// Appends a PUT record: `key` now holds `value`. Panics on a key or value of 4 GiB or more,
-/// which no query can carry.
-pub fn put_record(body: &mut Vec<u8>, key: &[u8], value: &[u8]) {
-    body.reserve(TAG_LEN + 2 * LENGTH_LEN + key.len() + value.len());
-    body.push(PUT);
-    body.extend_from_slice(&length(key));
-    body.extend_from_slice(&length(value));
-    body.extend_from_slice(key);
-    body.extend_from_slice(value);
-}
-
-/// Appends a DEL record: `key` is gone. Panics on a key of 4 GiB or more.
-pub fn delete_record(body: &mut Vec<u8>, key: &[u8]) {
-    body.reserve(TAG_LEN + LENGTH_LEN + key.len());
-    body.push(DELETE);
-    body.extend_from_slice(&length(key));
-    body.extend_from_slice(key);
-}
-
-/// Appends a CLEAR record: the table is empty.
-pub fn clear_record(body: &mut Vec<u8>) {
-    body.push(CLEAR);
-}
+/// The record builders are the table's: its change log collects a commit's records as the
+/// journal writes them (`crate::table::put_record` and the others).
+pub use crate::table::{clear_record, delete_record, put_record};
 
 /// One effect, borrowing its key and value from the body it was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -218,7 +218,9 @@ impl<D: Disk> Journal<D> {
 
     /// Whether frames wait for an fsync.
     pub fn has_unsynced(&self) -> bool {
-        self.current.as_ref().is_some_and(|segment| segment.unsynced)
+        self.current
+            .as_ref()
+            .is_some_and(|segment| segment.unsynced)
     }
 
     /// Before a BGSAVE forks: makes what the current segment holds durable (a failure there
@@ -238,9 +240,20 @@ impl<D: Disk> Journal<D> {
 
     /// A data.bin that contains everything before segment `first_kept` is durable: the
     /// segments before it are deleted (a failed deletion is reported; recovery skips such
-    /// segments anyway).
+    /// segments anyway). If that includes the current one (the shutdown save), the journal
+    /// takes no more frames.
     pub fn compacted(&mut self, first_kept: u64) -> Vec<(u64, io::Error)> {
         let mut failures = Vec::new();
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|segment| segment.number < first_kept)
+        {
+            if let Some(segment) = self.current.take() {
+                self.older.push(segment.number);
+            }
+            self.status.segment = None;
+        }
         let (obsolete, kept): (Vec<u64>, Vec<u64>) =
             self.older.iter().partition(|&&number| number < first_kept);
         for number in obsolete {
