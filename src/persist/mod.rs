@@ -423,8 +423,12 @@ impl Persistence {
         }
     }
 
-    /// A save that decides health succeeded: writes are accepted (again).
+    /// A save that decides health succeeded: writes are accepted (again), unless the journal
+    /// failed since the save began (only the next BGSAVE's fresh segment clears that).
     fn heal(&mut self, what: &str) {
+        if self.journal.as_ref().is_some_and(Journal::is_failed) {
+            return;
+        }
         if self.is_poisoned() {
             info!("{what} succeeded: writes are accepted again");
         }

@@ -176,15 +176,19 @@ impl<D: Disk> Journal<D> {
             }));
         }
         segment.unsynced = true;
-        self.next_frame += 1;
-        self.status.frames += 1;
-        self.status.bytes_since_compaction += self.frame.len() as u64;
+        let written = self.frame.len() as u64;
         if self.frame.capacity() > RETAINED_FRAME_BYTES {
             self.frame = Vec::new();
         }
         if self.mode == JournalFsync::Always {
             self.sync()?;
         }
+        // Only a commit that stands uses up its sequence number: after a failed one the next
+        // segment starts with the same number, which supersedes whatever of it reached the
+        // failed segment.
+        self.next_frame += 1;
+        self.status.frames += 1;
+        self.status.bytes_since_compaction += written;
         Ok(())
     }
 
@@ -324,3 +328,6 @@ impl<D: Disk> Journal<D> {
 
 /// A frame buffer larger than this (a commit of large values) is given back after use.
 const RETAINED_FRAME_BYTES: usize = 1024 * 1024;
+
+#[cfg(test)]
+mod tests;
