@@ -253,7 +253,7 @@ fn kill9_rounds(mode: &str, seed: u64) {
             .collect();
         let delay = KILL_AFTER_MIN_MS + prng.below(KILL_AFTER_MAX_MS - KILL_AFTER_MIN_MS);
         thread::sleep(Duration::from_millis(delay));
-        server.kill9();
+        server.crash();
         let records: Vec<Record> = writers
             .into_iter()
             .map(|writer| writer.join().expect("a writer thread"))

@@ -96,6 +96,7 @@ struct Segment<F> {
 pub struct JournalStatus {
     /// The segment frames go to; `None` while the writer is failed.
     pub segment: Option<u64>,
+    /// Frame bytes written since the last rotation (the start of the last compaction).
     pub bytes_since_compaction: u64,
     pub frames: u64,
     pub fsyncs: u64,
@@ -238,6 +239,8 @@ impl<D: Disk> Journal<D> {
         if let Some(segment) = self.current.take() {
             self.older.push(segment.number);
         }
+        // What the segments before hold is the BGSAVE's to compact; the count starts over.
+        self.status.bytes_since_compaction = 0;
         self.start_segment()?;
         Ok(self.next_segment - 1)
     }
@@ -266,7 +269,6 @@ impl<D: Disk> Journal<D> {
             }
         }
         self.older = kept;
-        self.status.bytes_since_compaction = 0;
         failures
     }
 
