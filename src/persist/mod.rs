@@ -15,7 +15,7 @@ mod job;
 pub mod journal;
 pub mod legacy;
 pub mod load;
-mod lock;
+pub mod lock;
 pub mod save;
 pub mod snapshot;
 mod startup;
@@ -38,7 +38,7 @@ pub use job::{Job, JobError, JobResult, Refusal};
 use lock::DataDirLock;
 use save::Install;
 pub use save::{SaveError, SaveReport};
-pub use startup::StartupError;
+pub use startup::{StartupError, DATA_FILE_NAME};
 
 /// While poisoned, a save is retried at least this often.
 pub const POISONED_RETRY_INTERVAL: Duration = Duration::from_secs(5);
