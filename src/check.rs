@@ -154,14 +154,28 @@ impl<W: Write> Checker<W> {
     }
 
     /// A journal segment given on its own. With `--repair`, a torn tail is truncated if no
-    /// later segment is beside it, holding the lock of the data directory it is in.
+    /// later segment is beside it, holding the lock of the data directory it is in (taken
+    /// before the segment is read, so what is truncated is what was checked).
     fn check_lone_segment(&mut self, path: &Path) -> io::Result<()> {
+        let absolute = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+        let data_dir = absolute
+            .parent()
+            .filter(|dir| dir.file_name().is_some_and(|name| name == JOURNAL_DIR_NAME))
+            .and_then(Path::parent);
+        let (_lock, repair) = match data_dir.filter(|_| self.repair) {
+            Some(data_dir) => {
+                let lock = self.lock(path, data_dir)?;
+                let locked = lock.is_some();
+                (lock, locked)
+            }
+            None => (None, self.repair),
+        };
         let Some(bytes) = self.read(path)? else {
             return Ok(());
         };
         let scan = journal::scan_segment(&bytes);
         self.describe_segment(path, &scan, Place::Alone)?;
-        if !self.repair {
+        if !repair {
             return Ok(());
         }
         match scan.end {
@@ -175,22 +189,7 @@ impl<W: Write> Checker<W> {
                          truncated"
                     ),
                 ),
-                None => {
-                    let data_dir = path
-                        .parent()
-                        .filter(|dir| dir.file_name().is_some_and(|name| name == JOURNAL_DIR_NAME))
-                        .and_then(Path::parent);
-                    let lock = match data_dir {
-                        Some(data_dir) => match self.lock(path, data_dir)? {
-                            Some(lock) => Some(lock),
-                            None => return Ok(()),
-                        },
-                        None => None,
-                    };
-                    self.repair_tail(path, offset, dropped)?;
-                    drop(lock);
-                    Ok(())
-                }
+                None => self.repair_tail(path, offset, dropped),
             },
         }
     }
