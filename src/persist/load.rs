@@ -51,20 +51,42 @@ pub enum LoadError {
     },
 }
 
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl LoadError {
+    pub fn path(&self) -> &Path {
         match self {
-            LoadError::Read { path, source } => {
-                write!(f, "{}: cannot read: {source}", path.display())
-            }
-            LoadError::Corrupt { path, error } => write!(f, "{}: {error}", path.display()),
-            LoadError::Unrecognised { path, as_skytable } => write!(
+            LoadError::Read { path, .. }
+            | LoadError::Corrupt { path, .. }
+            | LoadError::Unrecognised { path, .. } => path,
+        }
+    }
+
+    /// What is wrong, without the path.
+    pub fn reason(&self) -> LoadErrorReason<'_> {
+        LoadErrorReason(self)
+    }
+}
+
+/// A [`LoadError`] without its path, for a caller that names the file itself.
+pub struct LoadErrorReason<'a>(&'a LoadError);
+
+impl fmt::Display for LoadErrorReason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            LoadError::Read { source, .. } => write!(f, "cannot read: {source}"),
+            LoadError::Corrupt { error, .. } => write!(f, "{error}"),
+            LoadError::Unrecognised { as_skytable, .. } => write!(
                 f,
-                "{}: not a Stratus data file (no magic at offset 0), and not a Skytable 0.6 \
-                 data file either ({as_skytable})",
-                path.display()
+                "not a Stratus data file (no magic at offset 0), and not a Skytable 0.6 data \
+                 file either ({as_skytable})"
             ),
         }
+    }
+}
+
+/// `data/data.bin: checksum mismatch at offset 48: stored 0x1a2b3c4d, computed 0xdeadbeef`
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path().display(), self.reason())
     }
 }
 

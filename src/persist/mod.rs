@@ -15,7 +15,7 @@ mod job;
 pub mod journal;
 pub mod legacy;
 pub mod load;
-mod lock;
+pub mod lock;
 pub mod save;
 pub mod snapshot;
 mod startup;
@@ -39,7 +39,7 @@ use journal::{Journal, COMPACTION_MIN_BYTES};
 use lock::DataDirLock;
 use save::Install;
 pub use save::{SaveError, SaveReport};
-pub use startup::StartupError;
+pub use startup::{StartupError, DATA_FILE_NAME};
 
 /// What became of the writes executed since the last commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use crate::config::JournalFsync;
 use crate::table::Table;
 
 /// The data file's name inside the data directory.
-const DATA_FILE_NAME: &str = "data.bin";
+pub const DATA_FILE_NAME: &str = "data.bin";
 /// An imported Skytable 0.6 data file is kept under this name before it is rewritten.
 const SKYTABLE_BACKUP_NAME: &str = "data.bin.skytable-0.6";
 

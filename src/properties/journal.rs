@@ -82,8 +82,10 @@ fn assert_frame_agrees(bytes: &[u8], frame: &Frame<'_>) {
     );
 }
 
-/// `journal_decode`: arbitrary bytes as a journal segment: the scan never panics, and what it
-/// says agrees with the bytes (see [`assert_scan_agrees`]).
+/// `journal_decode`: arbitrary bytes as a journal segment: the scan never panics; a good header
+/// and every good frame encode again to their own bytes, and a frame's records rebuild its
+/// body; good frames follow one another in sequence, and the end accounts for every byte after
+/// the last of them.
 pub fn journal_decode(bytes: &[u8]) {
     assert_scan_agrees(bytes, &journal::scan_segment(bytes));
 }

@@ -76,13 +76,29 @@ impl RecoveryError {
     }
 }
 
+impl RecoveryError {
+    /// What is wrong, without the file's name, for a caller that names the file itself.
+    pub fn reason(&self) -> RecoveryErrorReason<'_> {
+        RecoveryErrorReason(self)
+    }
+}
+
 /// `journal/0000000000000003.sjl: checksum mismatch at offset 1234: stored 0x…, computed 0x…`
 impl fmt::Display for RecoveryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = format::segment_file_name(self.segment);
-        write!(f, "{JOURNAL_DIR_NAME}/{name}: ")?;
-        let at = self.offset().unwrap_or(0);
-        match &self.fault {
+        write!(f, "{JOURNAL_DIR_NAME}/{name}: {}", self.reason())
+    }
+}
+
+/// A [`RecoveryError`] without the file's name.
+pub struct RecoveryErrorReason<'a>(&'a RecoveryError);
+
+impl fmt::Display for RecoveryErrorReason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let error = self.0;
+        let at = error.offset().unwrap_or(0);
+        match &error.fault {
             RecoveryFault::Damaged(error) => write!(f, "{error}"),
             RecoveryFault::WrongSegment { found } => write!(
                 f,
@@ -109,7 +125,7 @@ impl fmt::Display for RecoveryError {
                     f,
                     "frame gap at offset {at}: the segment starts at frame {first_frame}, \
                      but segment {} ends before frame {expected}",
-                    self.segment - 1
+                    error.segment - 1
                 )?;
                 match previous_torn {
                     Some(torn) => write!(f, " (torn at offset {torn})"),
@@ -123,7 +139,7 @@ impl fmt::Display for RecoveryError {
                 f,
                 "frame overlap at offset {at}: the segment starts at frame {first_frame}, \
                  before segment {} starts at frame {previous_first}",
-                self.segment - 1
+                error.segment - 1
             ),
             RecoveryFault::Duplicate => write!(f, "given twice"),
         }
