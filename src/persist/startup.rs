@@ -150,8 +150,12 @@ pub fn open(
         source,
     })?;
     let lock = lock::acquire(data_dir).map_err(StartupError::Lock)?;
+    let journal_dir = data_dir.join(JOURNAL_DIR_NAME);
     for dir in [data_dir, &snapshot_dir, &remote_dir] {
         remove_stale_temp_files(dir)?;
+    }
+    if journal_dir.is_dir() {
+        remove_stale_temp_files(&journal_dir)?;
     }
     warn_about_unrecognised_snapshots(&snapshot_dir);
     let data_file = data_dir.join(DATA_FILE_NAME);
@@ -193,7 +197,6 @@ pub fn open(
             }
         },
     };
-    let journal_dir = data_dir.join(JOURNAL_DIR_NAME);
     let journal = match restore {
         None => resume_journal(
             &journal_dir,

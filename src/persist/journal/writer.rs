@@ -17,15 +17,17 @@ use std::time::{Duration, Instant};
 use super::format::{encode_frame, encode_segment_header, segment_file_name, SegmentHeader};
 use super::JournalError;
 use crate::config::JournalFsync;
-use crate::persist::save::DATA_FILE_MODE;
+use crate::persist::save::{self, DATA_FILE_MODE};
 
 /// The journal directory's I/O: the real file system, or a simulation in tests.
 pub trait Disk {
     type File: SegmentFile;
     /// Creates a segment file that must not exist yet, for appending.
     fn create(&mut self, name: &str) -> io::Result<Self::File>;
-    /// Makes the directory's entries (a created or removed file) durable.
+    /// Makes the directory's entries (a created, renamed or removed file) durable.
     fn sync_directory(&mut self) -> io::Result<()>;
+    /// Renames a file in the directory, replacing any file of the new name.
+    fn rename(&mut self, from: &str, to: &str) -> io::Result<()>;
     fn remove(&mut self, name: &str) -> io::Result<()>;
 }
 
@@ -63,6 +65,10 @@ impl Disk for FsDisk {
 
     fn sync_directory(&mut self) -> io::Result<()> {
         File::open(&self.dir)?.sync_all()
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
+        fs::rename(self.dir.join(from), self.dir.join(to))
     }
 
     fn remove(&mut self, name: &str) -> io::Result<()> {
@@ -284,21 +290,30 @@ impl<D: Disk> Journal<D> {
         self.next_segment
     }
 
+    /// Creates the next segment: its header written and synced under a temporary name, then
+    /// renamed into place and the directory synced, so that a crash leaves either no segment
+    /// or a whole header, never a segment whose header is cut short.
     fn start_segment(&mut self) -> Result<(), JournalError> {
         let number = self.next_segment;
         let header = encode_segment_header(&SegmentHeader {
             segment: number,
             first_frame: self.next_frame,
         });
+        let name = segment_file_name(number);
+        let temp = temp_name(&name);
         let created = self
             .disk
-            .create(&segment_file_name(number))
+            .create(&temp)
             .and_then(|mut file| {
                 file.write_all(&header)?;
                 file.sync_data()?;
                 Ok(file)
             })
+            .and_then(|file| self.disk.rename(&temp, &name).map(|()| file))
             .and_then(|file| self.disk.sync_directory().map(|()| file));
+        if created.is_err() {
+            let _ = self.disk.remove(&temp);
+        }
         self.next_segment += 1;
         match created {
             Ok(file) => {
@@ -326,6 +341,14 @@ impl<D: Disk> Journal<D> {
         self.status.last_error = Some(error.to_string());
         error
     }
+}
+
+/// The temporary name of a segment being created: `<name>.tmp-<pid>`, the data directory's
+/// pattern, so that one left by a crash is removed at the next start.
+fn temp_name(name: &str) -> String {
+    save::temp_path(Path::new(name), std::process::id())
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// A frame buffer larger than this (a commit of large values) is given back after use.

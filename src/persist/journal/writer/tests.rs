@@ -15,6 +15,7 @@ use crate::table::Table;
 
 #[derive(Default)]
 struct SimFile {
+    name: String,
     synced: Vec<u8>,
     written: Vec<u8>,
     /// Its directory entry survives a crash.
@@ -33,17 +34,29 @@ enum Fault {
 
 #[derive(Default)]
 struct SimState {
-    files: BTreeMap<String, SimFile>,
+    /// By an id that survives renames.
+    files: BTreeMap<u64, SimFile>,
+    next_id: u64,
     fail_next_write: bool,
     fail_next_sync: bool,
+}
+
+impl SimState {
+    fn named(&self, name: &str) -> Option<(u64, &SimFile)> {
+        self.files
+            .iter()
+            .find(|(_, file)| file.name == name)
+            .map(|(id, file)| (*id, file))
+    }
 }
 
 #[derive(Clone, Default)]
 struct SimDisk(Rc<RefCell<SimState>>);
 
+/// An open segment: writes go to the file it was created as, whatever its name is now.
 struct SimSegment {
     disk: SimDisk,
-    name: String,
+    id: u64,
 }
 
 impl SimDisk {
@@ -59,14 +72,14 @@ impl SimDisk {
         let state = self.0.borrow();
         state
             .files
-            .iter()
-            .filter(|(_, file)| file.named)
-            .map(|(name, file)| {
-                let number = format::parse_segment_file_name(name).expect("a segment name");
+            .values()
+            .filter(|file| file.named)
+            .filter_map(|file| {
+                let number = format::parse_segment_file_name(&file.name)?;
                 let kept = tear(file.written.len());
                 let mut bytes = file.synced.clone();
                 bytes.extend_from_slice(&file.written[..kept]);
-                (number, bytes)
+                Some((number, bytes))
             })
             .collect()
     }
@@ -77,13 +90,19 @@ impl Disk for SimDisk {
 
     fn create(&mut self, name: &str) -> io::Result<SimSegment> {
         let mut state = self.0.borrow_mut();
-        if state.files.contains_key(name) {
+        if state.named(name).is_some() {
             return Err(io::ErrorKind::AlreadyExists.into());
         }
-        state.files.insert(name.to_owned(), SimFile::default());
+        let id = state.next_id;
+        state.next_id += 1;
+        let file = SimFile {
+            name: name.to_owned(),
+            ..SimFile::default()
+        };
+        state.files.insert(id, file);
         Ok(SimSegment {
             disk: self.clone(),
-            name: name.to_owned(),
+            id,
         })
     }
 
@@ -94,8 +113,23 @@ impl Disk for SimDisk {
         Ok(())
     }
 
+    fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
+        let mut state = self.0.borrow_mut();
+        let (id, _) = state.named(from).ok_or(io::ErrorKind::NotFound)?;
+        if let Some((replaced, _)) = state.named(to) {
+            state.files.remove(&replaced);
+        }
+        let file = state.files.get_mut(&id).expect("found just now");
+        file.name = to.to_owned();
+        file.named = false;
+        Ok(())
+    }
+
     fn remove(&mut self, name: &str) -> io::Result<()> {
-        self.0.borrow_mut().files.remove(name);
+        let mut state = self.0.borrow_mut();
+        if let Some((id, _)) = state.named(name) {
+            state.files.remove(&id);
+        }
         Ok(())
     }
 }
@@ -104,10 +138,7 @@ impl SegmentFile for SimSegment {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         let mut state = self.disk.0.borrow_mut();
         let fail = std::mem::take(&mut state.fail_next_write);
-        let file = state
-            .files
-            .get_mut(&self.name)
-            .expect("an open file exists");
+        let file = state.files.get_mut(&self.id).expect("an open file exists");
         if fail {
             // Part of it made it, as with a short write before ENOSPC.
             file.written.extend_from_slice(&bytes[..bytes.len() / 2]);
@@ -120,10 +151,7 @@ impl SegmentFile for SimSegment {
     fn sync_data(&mut self) -> io::Result<()> {
         let mut state = self.disk.0.borrow_mut();
         let fail = std::mem::take(&mut state.fail_next_sync);
-        let file = state
-            .files
-            .get_mut(&self.name)
-            .expect("an open file exists");
+        let file = state.files.get_mut(&self.id).expect("an open file exists");
         if fail {
             // The kernel dropped the dirty pages and says so once (fsyncgate).
             file.written.clear();
@@ -273,7 +301,9 @@ fn a_failed_segment_is_never_written_or_synced_again() {
     ));
     let lengths = || {
         let state = disk.0.borrow();
-        let file = &state.files[&format::segment_file_name(1)];
+        let (_, file) = state
+            .named(&format::segment_file_name(1))
+            .expect("segment 1");
         (file.synced.len(), file.written.len())
     };
     let before = lengths();
@@ -289,9 +319,9 @@ fn a_failed_segment_is_never_written_or_synced_again() {
     assert_eq!(journal.segments(), vec![1, 2]);
     assert!(journal.compacted(2).is_empty());
     assert_eq!(journal.segments(), vec![2]);
-    assert!(!disk
+    assert!(disk
         .0
         .borrow()
-        .files
-        .contains_key(&format::segment_file_name(1)));
+        .named(&format::segment_file_name(1))
+        .is_none());
 }
