@@ -21,6 +21,7 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::action::{self, Outcome, Writes};
+use crate::persist::journal::format as journal_format;
 use crate::persist::{format, legacy};
 use crate::protocol::parse::{to_owned, OwnedElement, QueryParser};
 use crate::protocol::{reply, write, Element, ProtocolError};
@@ -531,6 +532,11 @@ const MAX_ARGS: usize = 6;
 /// unspecified, as a set), and both hold the same entries after every step.
 pub fn actions_vs_model(bytes: &[u8]) {
     let mut table = Table::new();
+    table.start_change_log();
+    // What replaying the journal would rebuild: every step's records, framed as the journal
+    // writes them, scanned and applied to a second table.
+    let mut replayed = Table::new();
+    let mut frames = Vec::new();
     let mut model = Model::default();
     let mut poisoned = false;
     let mut input = bytes.iter().copied();
@@ -604,6 +610,12 @@ pub fn actions_vs_model(bytes: &[u8]) {
         }
         let model_entries: BTreeMap<Vec<u8>, Vec<u8>> = model.map.clone().into_iter().collect();
         assert_eq!(entries(&table), model_entries, "after {parts:?}");
+        replay_step(&mut table, &mut replayed, &mut frames);
+        assert_eq!(
+            entries(&replayed),
+            model_entries,
+            "replayed after {parts:?}"
+        );
         let payload: u64 = model_entries
             .iter()
             .map(|(k, v)| (k.len() + v.len()) as u64)
@@ -614,6 +626,38 @@ pub fn actions_vs_model(bytes: &[u8]) {
             "payload bytes after {parts:?}"
         );
     }
+}
+
+/// Commits the table's change log as one journal frame (if it holds anything), and replays
+/// the frame, read back through the journal's scanner, into `replayed`.
+fn replay_step(table: &mut Table, replayed: &mut Table, frames: &mut Vec<u8>) {
+    let Some(log) = table.change_log() else {
+        return;
+    };
+    let (body, records) = log.effects();
+    if records == 0 {
+        return;
+    }
+    let mut segment = journal_format::encode_segment_header(&journal_format::SegmentHeader {
+        segment: 1,
+        first_frame: 1,
+    })
+    .to_vec();
+    frames.clear();
+    journal_format::encode_frame(frames, 1, records, body);
+    segment.extend_from_slice(frames);
+    let scan = journal_format::scan_segment(&segment);
+    assert_eq!(
+        scan.end,
+        journal_format::ScanEnd::Clean,
+        "a step's frame scans clean"
+    );
+    let [frame] = scan.frames.as_slice() else {
+        panic!("one frame per step, found {}", scan.frames.len());
+    };
+    let decoded = frame.records().expect("a step's records decode");
+    journal_format::apply(replayed, &decoded);
+    table.commit_changes();
 }
 
 /// One step of an [`actions_vs_model`] input, named rather than numbered, for writing seeds.
