@@ -51,6 +51,9 @@ pub enum Commit {
     RolledBack,
 }
 
+/// A save child still running after this long leaves the idle scheduling class.
+const SAVE_IDLE_LIMIT: Duration = Duration::from_secs(2);
+
 /// While poisoned, a save is retried at least this often.
 pub const POISONED_RETRY_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -68,6 +71,8 @@ struct RunningSave {
     /// For a BGSAVE with the journal on: the segment started at the fork, the first one the
     /// new data.bin does not contain.
     journal_segment: Option<u64>,
+    /// It has been moved out of the idle scheduling class.
+    raised: bool,
 }
 
 pub struct Persistence {
@@ -217,6 +222,7 @@ impl Persistence {
         if let Some(done) = self.reap() {
             finished.push(done);
         }
+        self.stop_starving_the_running_save();
         while self.running.is_none() {
             let Some(job) = self.queue.pop_front() else {
                 break;
@@ -226,6 +232,32 @@ impl Persistence {
             }
         }
         finished
+    }
+
+    /// A save child yields the CPU to everything else; one that has run for long is raised to
+    /// normal (batch) priority, once, so that a machine kept busy by other processes cannot
+    /// put off a save indefinitely.
+    fn stop_starving_the_running_save(&mut self) {
+        let Some(running) = &mut self.running else {
+            return;
+        };
+        if running.raised || running.started.elapsed() < SAVE_IDLE_LIMIT {
+            return;
+        }
+        running.raised = true;
+        match running.child.stop_yielding() {
+            Ok(()) => info!(
+                "{} by child {} has run {} s in the idle scheduling class; it now runs at \
+                 normal priority",
+                running.job,
+                running.child.pid(),
+                SAVE_IDLE_LIMIT.as_secs()
+            ),
+            Err(error) => debug!(
+                "cannot raise the priority of save child {}: {error}",
+                running.child.pid()
+            ),
+        }
     }
 
     /// Forks a child for `job`. Returns the job as finished if it needs no child (nothing to
@@ -303,6 +335,7 @@ impl Persistence {
                     bytes: format::encoded_len(table),
                     changes: table.changes(),
                     journal_segment,
+                    raised: false,
                 });
                 None
             }
