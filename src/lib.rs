@@ -12,9 +12,12 @@
 //! - [`server`]: the only module that does network I/O: one mio readiness loop for the
 //!   listener, the connections, signals and timers.
 //! - [`properties`]: the properties the fuzz targets assert, shared with the regression tests.
+//! - [`check`]: the work of `stratus-check`, the file checker: data files, journal segments
+//!   and data directories read as a start reads them.
 //! - [`logger`]: timestamped log lines on stderr; [`utc`]: the calendar arithmetic behind them.
 
 pub mod action;
+pub mod check;
 pub mod config;
 pub mod log_lines;
 pub mod logger;

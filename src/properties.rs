@@ -21,10 +21,17 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::action::{self, Outcome, Writes};
+use crate::persist::journal::format as journal_format;
 use crate::persist::{format, legacy};
 use crate::protocol::parse::{to_owned, OwnedElement, QueryParser};
-use crate::protocol::{write, Element, ProtocolError};
+use crate::protocol::{reply, write, Element, ProtocolError};
 use crate::table::Table;
+
+mod journal;
+pub use journal::{
+    journal_decode, journal_decode_allocation_bound, journal_decode_sealed,
+    sealed_journal_decode_allocation_bound,
+};
 
 fn entries(table: &Table) -> BTreeMap<Vec<u8>, Vec<u8>> {
     table
@@ -33,9 +40,9 @@ fn entries(table: &Table) -> BTreeMap<Vec<u8>, Vec<u8>> {
         .collect()
 }
 
-/// A decoded table, encoded again and decoded again, is the same table; and its running
-/// figures agree with its entries.
-fn assert_round_trip(table: &Table) {
+/// A decoded table, encoded again (recording `journal_segment`) and decoded again, is the same
+/// table with the same journal segment; and its running figures agree with its entries.
+fn assert_round_trip(table: &Table, journal_segment: u64) {
     let before = entries(table);
     assert_eq!(
         before.len(),
@@ -48,32 +55,88 @@ fn assert_round_trip(table: &Table) {
         table.payload_bytes(),
         "payload bytes disagree with the entries"
     );
-    let encoded = format::encode_to_vec(table);
+    let encoded = format::encode_to_vec_with(table, journal_segment);
     assert_eq!(
         encoded.len() as u64,
         format::encoded_len(table),
         "encoded length"
     );
-    let again = format::decode(&encoded).expect("an encoded table decodes");
-    assert_eq!(entries(&again), before, "round trip changed the table");
+    let again = format::decode_file(&encoded).expect("an encoded table decodes");
+    assert_eq!(
+        (again.version, again.journal_segment),
+        (format::VERSION, journal_segment),
+        "round trip changed the header"
+    );
+    assert_eq!(
+        entries(&again.table),
+        before,
+        "round trip changed the table"
+    );
 }
 
-/// `format_decode`: arbitrary bytes as a data file decode to a table or give a typed error,
-/// never a panic; a table that decodes survives a round trip; its payload is no larger than
-/// the input (nothing was invented from declared sizes).
+/// `format_decode`: arbitrary bytes as a data file (either version) decode to a table or give
+/// a typed error, never a panic; a table that decodes survives a round trip with its journal
+/// segment; its payload is no larger than the input (nothing was invented from declared
+/// sizes).
 pub fn format_decode(bytes: &[u8]) {
-    if let Ok(table) = format::decode(bytes) {
+    if let Ok(file) = format::decode_file(bytes) {
         assert!(
-            table.payload_bytes() <= bytes.len() as u64,
+            file.table.payload_bytes() <= bytes.len() as u64,
             "decoded more payload than the file holds"
         );
-        assert_round_trip(&table);
+        assert!(
+            file.version == format::VERSION || file.journal_segment == 0,
+            "a version {} file named journal segment {}",
+            file.version,
+            file.journal_segment
+        );
+        assert_round_trip(&file.table, file.journal_segment);
+    }
+}
+
+/// What decoding a sealed payload gave, compared across the two versions: the table's size and
+/// an order-independent digest of its entries, or the fault with its offset in the payload.
+type SealedOutcome = Result<(usize, u64, u32), (u64, format::Fault)>;
+
+/// Decodes `payload` sealed as a file of `version` claiming `count` entries and (version 2)
+/// `journal_segment`; checks what any decoded table must satisfy.
+fn decode_sealed(version: u32, journal_segment: u64, count: u64, payload: &[u8]) -> SealedOutcome {
+    let file = format::seal(version, journal_segment, count, payload);
+    let header_len = (file.len() - payload.len()) as u64;
+    match format::decode_file(&file) {
+        Ok(decoded) => {
+            assert_eq!(decoded.version, version, "decoded a different version");
+            assert_eq!(
+                decoded.journal_segment, journal_segment,
+                "decoded a different journal segment"
+            );
+            let table = decoded.table;
+            assert_eq!(table.len() as u64, count, "decoded a different entry count");
+            assert_round_trip(&table, journal_segment);
+            let digest = table.iter().fold(0u32, |digest, (key, value)| {
+                let mut hasher = crc32fast::Hasher::new();
+                hasher.update(&(key.len() as u64).to_le_bytes());
+                hasher.update(key);
+                hasher.update(value);
+                digest.wrapping_add(hasher.finalize())
+            });
+            Ok((table.len(), table.payload_bytes(), digest))
+        }
+        Err(error) => {
+            assert!(
+                error.offset >= header_len,
+                "a sealed version {version} header was refused: {error}"
+            );
+            Err((error.offset - header_len, error.fault))
+        }
     }
 }
 
 /// `format_decode_sealed`: the input behind a valid header with matching checksums, so the
-/// entry decoder behind the checksums is exercised. The first two bytes choose the entry count
-/// the header claims (the largest values stand for huge counts).
+/// entry decoder behind the checksums is exercised, once in each version: both give the same
+/// table, or the same fault at the same place in the payload. The first two bytes choose the
+/// entry count the header claims (the largest values stand for huge counts), which version 2
+/// also records as its journal segment.
 pub fn format_decode_sealed(bytes: &[u8]) {
     let (count, payload) = match bytes {
         [high, low, payload @ ..] => {
@@ -87,17 +150,12 @@ pub fn format_decode_sealed(bytes: &[u8]) {
         }
         _ => (0, bytes),
     };
-    let file = format::seal(count, payload);
-    match format::decode(&file) {
-        Ok(table) => {
-            assert_eq!(table.len() as u64, count, "decoded a different entry count");
-            assert_round_trip(&table);
-        }
-        Err(error) => assert!(
-            error.offset >= format::HEADER_LEN as u64,
-            "a sealed header was refused: {error}"
-        ),
-    }
+    let version_1 = decode_sealed(format::VERSION_1, 0, count, payload);
+    let version_2 = decode_sealed(format::VERSION, count, count, payload);
+    assert_eq!(
+        version_1, version_2,
+        "the versions decode the payload apart"
+    );
 }
 
 /// `legacy_decode`: the Skytable 0.6 importer on arbitrary bytes: a table or a typed error,
@@ -108,7 +166,7 @@ pub fn legacy_decode(bytes: &[u8]) {
             file.table.payload_bytes() + file.ignored_trailing_bytes <= bytes.len() as u64,
             "imported more than the file holds"
         );
-        assert_round_trip(&file.table);
+        assert_round_trip(&file.table, 0);
     }
 }
 
@@ -452,22 +510,14 @@ impl Model {
     }
 }
 
-/// Splits a flat-array response `_<n>\n(+<len>\n<bytes>\n)*` into its strings.
+/// The strings of a flat-array response element, if it is exactly one.
 fn flat_array_strings(response: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let rest = response.strip_prefix(b"_")?;
-    let newline = rest.iter().position(|&b| b == b'\n')?;
-    let count: usize = std::str::from_utf8(&rest[..newline]).ok()?.parse().ok()?;
-    let mut rest = &rest[newline + 1..];
-    let mut strings = Vec::with_capacity(count.min(rest.len()));
-    for _ in 0..count {
-        rest = rest.strip_prefix(b"+")?;
-        let newline = rest.iter().position(|&b| b == b'\n')?;
-        let len: usize = std::str::from_utf8(&rest[..newline]).ok()?.parse().ok()?;
-        let body = rest.get(newline + 1..newline + 1 + len)?;
-        strings.push(body.to_vec());
-        rest = rest.get(newline + 2 + len..)?;
+    match reply::parse_element(response) {
+        Ok(Some((reply::Element::FlatArray(strings), len))) if len == response.len() => {
+            Some(strings.into_iter().map(<[u8]>::to_vec).collect())
+        }
+        _ => None,
     }
-    rest.is_empty().then_some(strings)
 }
 
 /// In an `actions_vs_model` input, the selector byte that turns poisoning on or off.
@@ -482,6 +532,11 @@ const MAX_ARGS: usize = 6;
 /// unspecified, as a set), and both hold the same entries after every step.
 pub fn actions_vs_model(bytes: &[u8]) {
     let mut table = Table::new();
+    table.start_change_log();
+    // What replaying the journal would rebuild: every step's records, framed as the journal
+    // writes them, scanned and applied to a second table.
+    let mut replayed = Table::new();
+    let mut frames = Vec::new();
     let mut model = Model::default();
     let mut poisoned = false;
     let mut input = bytes.iter().copied();
@@ -555,6 +610,12 @@ pub fn actions_vs_model(bytes: &[u8]) {
         }
         let model_entries: BTreeMap<Vec<u8>, Vec<u8>> = model.map.clone().into_iter().collect();
         assert_eq!(entries(&table), model_entries, "after {parts:?}");
+        replay_step(&mut table, &mut replayed, &mut frames);
+        assert_eq!(
+            entries(&replayed),
+            model_entries,
+            "replayed after {parts:?}"
+        );
         let payload: u64 = model_entries
             .iter()
             .map(|(k, v)| (k.len() + v.len()) as u64)
@@ -565,6 +626,38 @@ pub fn actions_vs_model(bytes: &[u8]) {
             "payload bytes after {parts:?}"
         );
     }
+}
+
+/// Commits the table's change log as one journal frame (if it holds anything), and replays
+/// the frame, read back through the journal's scanner, into `replayed`.
+fn replay_step(table: &mut Table, replayed: &mut Table, frames: &mut Vec<u8>) {
+    let Some(log) = table.change_log() else {
+        return;
+    };
+    let (body, records) = log.effects();
+    if records == 0 {
+        return;
+    }
+    let mut segment = journal_format::encode_segment_header(&journal_format::SegmentHeader {
+        segment: 1,
+        first_frame: 1,
+    })
+    .to_vec();
+    frames.clear();
+    journal_format::encode_frame(frames, 1, records, body);
+    segment.extend_from_slice(frames);
+    let scan = journal_format::scan_segment(&segment);
+    assert_eq!(
+        scan.end,
+        journal_format::ScanEnd::Clean,
+        "a step's frame scans clean"
+    );
+    let [frame] = scan.frames.as_slice() else {
+        panic!("one frame per step, found {}", scan.frames.len());
+    };
+    let decoded = frame.records().expect("a step's records decode");
+    journal_format::apply(replayed, &decoded);
+    table.commit_changes();
 }
 
 /// One step of an [`actions_vs_model`] input, named rather than numbered, for writing seeds.

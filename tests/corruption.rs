@@ -126,7 +126,7 @@ fn truncated_files_are_refused() {
     let valid = valid_file();
     let len = valid.len();
     let declared = (len - format::HEADER_LEN).to_string();
-    for keep in [8, 20, 39, 40, 41, 48, len / 2, len - 8, len - 1] {
+    for keep in [8, 20, 39, 40, 41, 47, 48, 49, len / 2, len - 8, len - 1] {
         let what = format!("truncated to {keep} of {len} bytes");
         let line = assert_refused_with_fault(&valid[..keep], &what);
         // Beyond the decoder's own words: the numbers an operator needs are in the line.
@@ -249,18 +249,26 @@ fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-/// A file with correct checksums around `payload`, announcing `count` entries: damage that no
-/// checksum can see, only the structural checks.
-fn file_with_valid_checksums(count: u64, payload: &[u8]) -> Vec<u8> {
+/// A file of format `version` (1, or 2 tied to no journal) with correct checksums around
+/// `payload`, announcing `count` entries: damage that no checksum can see, only the structural
+/// checks.
+fn file_with_valid_checksums(version: u32, count: u64, payload: &[u8]) -> Vec<u8> {
     let mut header = format::MAGIC.to_vec();
-    header.extend_from_slice(&format::VERSION.to_le_bytes());
+    header.extend_from_slice(&version.to_le_bytes());
     header.extend_from_slice(&0u32.to_le_bytes());
     header.extend_from_slice(&count.to_le_bytes());
     header.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    if version == format::VERSION {
+        header.extend_from_slice(&0u64.to_le_bytes());
+    }
     header.extend_from_slice(&crc32(payload).to_le_bytes());
     let header_crc = crc32(&header);
     header.extend_from_slice(&header_crc.to_le_bytes());
-    assert_eq!(header.len(), format::HEADER_LEN);
+    let header_len = match version {
+        format::VERSION_1 => format::HEADER_LEN_V1,
+        _ => format::HEADER_LEN,
+    };
+    assert_eq!(header.len(), header_len);
     header.extend_from_slice(payload);
     header
 }
@@ -275,45 +283,57 @@ fn entry(key: &[u8], value: &[u8]) -> Vec<u8> {
 
 #[test]
 fn structurally_bad_files_with_valid_checksums_are_refused() {
-    let one = entry(b"a", b"1");
-    let two = [one.clone(), entry(b"b", b"2")].concat();
-    // The hand-built layout is the real one: a correct file built this way loads.
-    assert!(
-        format::decode(&file_with_valid_checksums(2, &two)).is_ok(),
-        "the hand-built file should be valid"
-    );
-    let mut overrun = entry(b"a", b"1");
-    overrun[4..8].copy_from_slice(&1000u32.to_le_bytes());
-    let mut huge_key = entry(b"a", b"1");
-    huge_key[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
-    let cases: [(&str, Vec<u8>); 6] = [
-        (
-            "a duplicate key",
-            file_with_valid_checksums(2, &[one.clone(), entry(b"a", b"2")].concat()),
-        ),
-        (
-            "one entry more announced than present",
-            file_with_valid_checksums(3, &two),
-        ),
-        (
-            "one entry fewer announced than present",
-            file_with_valid_checksums(1, &two),
-        ),
-        (
-            "a value length past the end",
-            file_with_valid_checksums(1, &overrun),
-        ),
-        (
-            "a key length of 4 GiB",
-            file_with_valid_checksums(1, &huge_key),
-        ),
-        (
-            "half an entry header",
-            file_with_valid_checksums(1, &one[..6]),
-        ),
-    ];
-    for (what, bytes) in cases {
-        assert_refused_with_fault(&bytes, what);
+    for version in [format::VERSION_1, format::VERSION] {
+        let sealed = |count, payload: &[u8]| file_with_valid_checksums(version, count, payload);
+        let one = entry(b"a", b"1");
+        let two = [one.clone(), entry(b"b", b"2")].concat();
+        // The hand-built layout is the real one: a correct file built this way loads.
+        assert!(
+            format::decode(&sealed(2, &two)).is_ok(),
+            "the hand-built version {version} file should be valid"
+        );
+        let mut overrun = entry(b"a", b"1");
+        overrun[4..8].copy_from_slice(&1000u32.to_le_bytes());
+        let mut huge_key = entry(b"a", b"1");
+        huge_key[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let cases: [(&str, Vec<u8>); 6] = [
+            (
+                "a duplicate key",
+                sealed(2, &[one.clone(), entry(b"a", b"2")].concat()),
+            ),
+            ("one entry more announced than present", sealed(3, &two)),
+            ("one entry fewer announced than present", sealed(1, &two)),
+            ("a value length past the end", sealed(1, &overrun)),
+            ("a key length of 4 GiB", sealed(1, &huge_key)),
+            ("half an entry header", sealed(1, &one[..6])),
+        ];
+        for (what, bytes) in cases {
+            assert_refused_with_fault(&bytes, &format!("version {version}: {what}"));
+        }
+    }
+}
+
+/// A version 1 file, as a build before the journal wrote it (tests/persistence_roundtrip.rs
+/// checks that it loads), is refused when damaged, like a version 2 one.
+#[test]
+fn damaged_version_1_files_are_refused() {
+    let file = file_with_valid_checksums(format::VERSION_1, 1, &entry(b"a", b"1"));
+    assert!(format::decode(&file).is_ok(), "the version 1 file is valid");
+    for (what, damaged) in [
+        ("cut inside the header", file[..39].to_vec()),
+        ("cut inside the payload", file[..49].to_vec()),
+        ("a flipped payload byte", {
+            let mut damaged = file.clone();
+            damaged[45] ^= 4;
+            damaged
+        }),
+        ("a flipped header byte", {
+            let mut damaged = file.clone();
+            damaged[16] ^= 1;
+            damaged
+        }),
+    ] {
+        assert_refused_with_fault(&damaged, &format!("version 1, {what}"));
     }
 }
 

@@ -107,6 +107,28 @@ fn legacy_decode_seeds_hold() {
 }
 
 #[test]
+fn journal_decode_seeds_hold() {
+    replay(
+        "journal_decode",
+        within(
+            properties::journal_decode_allocation_bound,
+            properties::journal_decode,
+        ),
+    );
+}
+
+#[test]
+fn journal_decode_sealed_seeds_hold() {
+    replay(
+        "journal_decode_sealed",
+        within(
+            properties::sealed_journal_decode_allocation_bound,
+            properties::journal_decode_sealed,
+        ),
+    );
+}
+
+#[test]
 fn protocol_parse_seeds_hold() {
     replay("protocol_parse", properties::protocol_parse);
 }

@@ -9,89 +9,20 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use common::entries::{assert_held, Entries};
 use common::memory::{
     RssWatch, KIB, MIB, SERVER_INPUT_BUFFER_BYTES, SERVER_OUTPUT_HIGH_WATER_BYTES,
 };
+use common::polite::PoliteClient;
 use common::server::TestServer;
 use common::wire::{
     assert_usable, escape, exchange, expect_silence, read_up_to, send, simple_query,
     string_element, uint_response, value_response, OKAY,
 };
-use common::{wait_until, PATIENCE};
-
-/// A well-behaved client on its own thread: SET then GET of a fresh key, each answer checked
-/// exactly, at most one round trip per 2 ms, until stopped. It returns what it wrote.
-struct PoliteClient {
-    rounds: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    worker: JoinHandle<Entries>,
-}
-
-impl PoliteClient {
-    fn start(server: &TestServer, prefix: &str) -> PoliteClient {
-        let mut con = server.raw();
-        let rounds = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let prefix = prefix.to_owned();
-        let worker = {
-            let (rounds, stop) = (Arc::clone(&rounds), Arc::clone(&stop));
-            thread::spawn(move || {
-                let mut written = Entries::new();
-                while !stop.load(Ordering::SeqCst) {
-                    let n = rounds.load(Ordering::SeqCst);
-                    let key = format!("{prefix}{n:06}").into_bytes();
-                    let value = format!("polite value {n} \u{0}\n\u{ff}").into_bytes();
-                    exchange(&mut con, &simple_query(&[b"SET", &key, &value]), OKAY);
-                    exchange(
-                        &mut con,
-                        &simple_query(&[b"GET", &key]),
-                        &value_response(&value),
-                    );
-                    written.insert(key, value);
-                    rounds.fetch_add(1, Ordering::SeqCst);
-                    // Paced, so that its own keys stay a small part of the memory measured.
-                    thread::sleep(Duration::from_millis(2));
-                }
-                written
-            })
-        };
-        PoliteClient {
-            rounds,
-            stop,
-            worker,
-        }
-    }
-
-    fn rounds(&self) -> usize {
-        self.rounds.load(Ordering::SeqCst)
-    }
-
-    /// Waits until `more` round trips have completed after this call (each one answered
-    /// exactly), failing after `timeout`.
-    fn wait_for_more_rounds(&self, more: usize, timeout: Duration, what: &str) {
-        let target = self.rounds() + more;
-        wait_until(timeout, what, || {
-            self.rounds() >= target || self.worker.is_finished()
-        });
-        assert!(
-            !self.worker.is_finished(),
-            "{what}: the well-behaved client failed (see its panic above)"
-        );
-    }
-
-    fn finish(self) -> Entries {
-        self.stop.store(true, Ordering::SeqCst);
-        self.worker
-            .join()
-            .expect("the well-behaved client got a wrong answer (see its panic above)")
-    }
-}
+use common::PATIENCE;
 
 // ---------------------------------------------------------------------------------------------
 // A thousand clients that stall halfway through a query

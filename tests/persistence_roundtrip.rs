@@ -234,11 +234,11 @@ fn flushed_table_restarts_empty() {
     let data_file = server.data_file();
     assert_eq!(
         std::fs::metadata(&data_file).unwrap().len(),
-        40,
+        48,
         "an empty table's file is the header"
     );
     server.wait_for_log(
-        &format!("Loaded 0 keys (40 bytes) from {}", data_file.display()),
+        &format!("Loaded 0 keys (48 bytes) from {}", data_file.display()),
         PATIENCE,
     );
     exchange(
@@ -246,4 +246,32 @@ fn flushed_table_restarts_empty() {
         &simple_query(&[b"DBSIZE"]),
         &uint_response(0),
     );
+}
+
+#[test]
+fn a_version_1_data_file_loads_and_is_saved_again_as_version_2() {
+    use stratus::persist::format;
+    let entries = awkward_entries();
+    let payload: Vec<u8> = entries
+        .iter()
+        .flat_map(|(key, value)| format::entry_bytes(key, value))
+        .collect();
+    let builder = ServerBuilder::new();
+    let version_1 = format::seal(format::VERSION_1, 0, entries.len() as u64, &payload);
+    builder.write_bytes("data/data.bin", &version_1);
+    let server = builder.start();
+    server.wait_for_log(
+        &format!(
+            "Loaded {} keys ({} bytes) from {}",
+            entries.len(),
+            version_1.len(),
+            server.data_file().display()
+        ),
+        PATIENCE,
+    );
+    assert_serves_exactly(&mut server.raw(), &entries);
+    let restart = stop_and_check_file(server, "TERM", &entries);
+    let saved = std::fs::read(restart.data_file()).unwrap();
+    let file = format::decode_file(&saved).unwrap();
+    assert_eq!((file.version, file.journal_segment), (format::VERSION, 0));
 }

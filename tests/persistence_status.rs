@@ -9,7 +9,7 @@ use common::server::TestServer;
 use common::status::{persistence_info, wait_for_settled_save, HEALTH_GOOD};
 use common::wire::{
     assert_usable, exchange, flat_array, simple_query, uint_response, value_response, ACTION_ERROR,
-    OKAY,
+    NIL, OKAY,
 };
 use common::PATIENCE;
 use skytable::{Element, Query, Response};
@@ -33,7 +33,7 @@ fn fresh_server_reports_exact_status() {
         &simple_query(&[b"SYS", b"INFO", b"version"]),
         &value_response(env!("CARGO_PKG_VERSION").as_bytes()),
     );
-    let lines: [&[u8]; 22] = [
+    let lines: [&[u8]; 30] = [
         b"health=good",
         b"poisoned_cause=",
         b"poisoned_since=",
@@ -56,6 +56,14 @@ fn fresh_server_reports_exact_status() {
         b"last_snapshot_time=",
         b"last_snapshot_error=",
         b"data_file_bytes=0",
+        b"journal_mode=off",
+        b"journal_segment=",
+        b"journal_bytes_since_compaction=",
+        b"journal_commits=",
+        b"journal_fsyncs=",
+        b"journal_last_fsync_us=",
+        b"journal_max_fsync_us=",
+        b"journal_last_error=",
     ];
     let mut expected = b"*1\n".to_vec();
     expected.extend(flat_array(&lines));
@@ -77,7 +85,7 @@ fn status_after_a_save_describes_it() {
     wait_for_settled_save(&mut con, PATIENCE);
     let size = std::fs::metadata(server.data_file()).unwrap().len();
     // Header, then one entry: two u32 lengths, "key", "value".
-    assert_eq!(size, 40 + 8 + 3 + 5);
+    assert_eq!(size, 48 + 8 + 3 + 5);
     let info = persistence_info(&mut con);
     let expect = |name: &str, value: &str| {
         assert_eq!(info[name], value, "{name} in {info:#?}");
@@ -98,7 +106,8 @@ fn status_after_a_save_describes_it() {
     expect("last_snapshot_status", "none");
     expect("last_snapshot_time", "");
     expect("last_snapshot_error", "");
-    assert_eq!(info.len(), 22, "{info:#?}");
+    expect("journal_mode", "off");
+    assert_eq!(info.len(), 30, "{info:#?}");
     for name in [
         "last_save_time",
         "last_save_duration_ms",
@@ -159,12 +168,43 @@ fn skytable_client_reads_every_status_answer() {
     );
     match run(&mut con, "info", "persistence") {
         Element::FlatArray(lines) => {
-            assert_eq!(lines.len(), 22, "{lines:?}");
+            assert_eq!(lines.len(), 30, "{lines:?}");
             assert_eq!(lines[0], "health=good");
             assert_eq!(lines[15], "snapshots_succeeded=0");
             assert_eq!(lines[18], "last_snapshot_status=none");
             assert_eq!(lines[21], "data_file_bytes=0");
         }
         other => panic!("SYS INFO persistence: {other:?}"),
+    }
+}
+
+#[test]
+fn the_journal_reports_its_mode_segment_commits_and_fsyncs() {
+    let server = TestServer::start_with(&["--journal", "always"]);
+    let mut con = server.raw();
+    for i in 0..3 {
+        exchange(
+            &mut con,
+            &simple_query(&[b"SET", format!("k{i}").as_bytes(), b"v"]),
+            OKAY,
+        );
+    }
+    exchange(&mut con, &simple_query(&[b"GET", b"missing"]), NIL);
+    let info = persistence_info(&mut con);
+    let expect = |name: &str, value: &str| {
+        assert_eq!(info[name], value, "{name} in {info:#?}");
+    };
+    expect("journal_mode", "always");
+    expect("journal_segment", "1");
+    // Three commits (the GET wrote nothing), each fsynced: a 40-byte header is not counted.
+    expect("journal_commits", "3");
+    expect("journal_fsyncs", "3");
+    expect(
+        "journal_bytes_since_compaction",
+        &(3 * (24 + 9 + 2 + 1)).to_string(),
+    );
+    expect("journal_last_error", "");
+    for name in ["journal_last_fsync_us", "journal_max_fsync_us"] {
+        assert!(info[name].parse::<u64>().is_ok(), "{name}: {info:#?}");
     }
 }

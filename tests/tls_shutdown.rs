@@ -1,14 +1,16 @@
-//! SIGTERM with TLS clients connected: the server answers every complete query it received
-//! over TLS, ends each TLS connection with close_notify (a clean end of stream for the
-//! client, not a truncation; those still in their handshake get it unencrypted), saves and
-//! exits 0.
+//! The end of a server with TLS clients. SIGTERM: the server answers every complete query it
+//! received over TLS, ends each TLS connection with close_notify (a clean end of stream for
+//! the client, not a truncation; those still in their handshake get it unencrypted), saves
+//! and exits 0. kill -9 with the journal on: what was acknowledged over TLS survives.
 
 mod common;
 
 use std::net::TcpStream;
 
 use common::tls::{start_tls_server, TlsClient, PLAINTEXT_CLOSE_NOTIFY};
-use common::wire::{exchange, expect_eof, expect_exact, send, simple_query, HEY, HEYA, OKAY};
+use common::wire::{
+    exchange, expect_eof, expect_exact, send, simple_query, value_response, HEY, HEYA, OKAY,
+};
 use common::PATIENCE;
 
 #[test]
@@ -58,4 +60,33 @@ fn sigterm_answers_what_tls_clients_sent_says_close_notify_and_exits_zero() {
         "{}",
         server.logs().join("\n")
     );
+}
+
+#[test]
+fn writes_acknowledged_over_tls_survive_kill_9_with_the_journal_on() {
+    let (mut server, files) = start_tls_server(&["--journal", "always", "--nosave"]);
+    let mut tls = TlsClient::to(&server, &files.ca);
+    for i in 0..50 {
+        let key = format!("key{i}");
+        exchange(
+            &mut tls,
+            &simple_query(&[b"SET", key.as_bytes(), b"kept"]),
+            OKAY,
+        );
+    }
+    server.kill9();
+    let again = server
+        .same_dir()
+        .args(&["--journal", "always", "--nosave"])
+        .args(&files.args())
+        .start();
+    let mut tls = TlsClient::to(&again, &files.ca);
+    for i in 0..50 {
+        let key = format!("key{i}");
+        exchange(
+            &mut tls,
+            &simple_query(&[b"GET", key.as_bytes()]),
+            &value_response(b"kept"),
+        );
+    }
 }

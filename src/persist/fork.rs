@@ -105,6 +105,22 @@ impl Child {
         }))
     }
 
+    /// Moves the child out of the idle scheduling class into the batch class, at its normal
+    /// nice value, so that other load on the machine can no longer starve it. Needs root, or
+    /// an RLIMIT_NICE that allows nice 0, as Linux rules for leaving SCHED_IDLE.
+    pub fn stop_yielding(&self) -> io::Result<()> {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: changes only the scheduling class of our own child, with a valid
+        // `sched_param`; a child that has already exited makes it fail with ESRCH.
+        let changed =
+            unsafe { libc::sched_setscheduler(self.pid.as_raw(), libc::SCHED_BATCH, &param) };
+        if changed == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     /// Ends the child at once (SIGKILL); reap it with [`Self::try_wait`].
     pub fn kill(&self) -> io::Result<()> {
         signal::kill(self.pid, Signal::SIGKILL)?;
@@ -197,8 +213,9 @@ fn set_up_child(parent: Pid, keep_fd: i32) -> Result<(), ChildSetup> {
 /// cores the server, its clients and a save compete for CPU; measured on 2 cores with saves
 /// running back to back, the server kept about 50 % of its idle throughput with the child at
 /// normal priority, 80 % with it idle (BENCHMARKS.md). A save on an idle machine is not slowed;
-/// under load it takes longer, which only the save notices. Failure is harmless: the child
-/// then saves at normal priority.
+/// under load it takes longer, which only the save notices; a machine kept busy by other
+/// processes could starve it for good, so the server raises a save that runs too long
+/// ([`Child::stop_yielding`]). Failure is harmless: the child then saves at normal priority.
 fn yield_cpu_to_the_server() {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: changes only this process's scheduling class, with a valid `sched_param`.

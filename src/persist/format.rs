@@ -2,23 +2,29 @@
 //!
 //! ```text
 //! offset  size  field
-//!      0     8  MAGIC          89 53 54 52 0D 0A 1A 0A   ("\x89STR\r\n\x1a\n")
-//!      8     4  VERSION        u32, 1
-//!     12     4  FLAGS          u32, 0 (no flags are defined; any set bit is refused)
-//!     16     8  ENTRY_COUNT    u64, number of entries
-//!     24     8  PAYLOAD_LEN    u64, bytes after the header; the file is exactly 40 + this
-//!     32     4  PAYLOAD_CRC    u32, CRC-32 (IEEE, as zlib) of the payload
-//!     36     4  HEADER_CRC     u32, CRC-32 of bytes 0..36
-//!     40     …  payload        ENTRY_COUNT entries, each:
-//!                                u32 key length, u32 value length, key bytes, value bytes
+//!      0     8  MAGIC            89 53 54 52 0D 0A 1A 0A   ("\x89STR\r\n\x1a\n")
+//!      8     4  VERSION          u32, 2 (version 1 is still read, see below)
+//!     12     4  FLAGS            u32, 0 (no flags are defined; any set bit is refused)
+//!     16     8  ENTRY_COUNT      u64, number of entries
+//!     24     8  PAYLOAD_LEN      u64, bytes after the header; the file is exactly 48 + this
+//!     32     8  JOURNAL_SEGMENT  u64, the first journal segment this file does not contain
+//!                                (journal/<16 digits>.sjl); 0: the file is tied to no journal
+//!     40     4  PAYLOAD_CRC      u32, CRC-32 (IEEE, as zlib) of the payload
+//!     44     4  HEADER_CRC       u32, CRC-32 of bytes 0..44
+//!     48     …  payload          ENTRY_COUNT entries, each:
+//!                                  u32 key length, u32 value length, key bytes, value bytes
 //! ```
+//!
+//! Version 1, written before the journal existed, has no JOURNAL_SEGMENT: PAYLOAD_CRC is at 32,
+//! HEADER_CRC (of bytes 0..36) at 36 and the payload at 40. It reads as journal segment 0.
 //!
 //! All integers are little-endian. Like PNG's, the magic starts with a non-ASCII byte and holds
 //! CR LF, ^Z and LF, so text-mode or 7-bit mangling is caught before anything else. Lengths are
 //! 32-bit because no key or value can exceed the query limit, which is capped at `u32::MAX`.
-//! The header CRC is checked before any header field is trusted, and the payload CRC before
-//! any entry is read; every length is then checked against the bytes left before it is used,
-//! so a damaged or hostile file can neither over-allocate nor read out of bounds.
+//! The version picks the layout; the header CRC is then checked before any other header field
+//! is trusted, and the payload CRC before any entry is read; every length is then checked
+//! against the bytes left before it is used, so a damaged or hostile file can neither
+//! over-allocate nor read out of bounds.
 
 use std::fmt;
 
@@ -27,26 +33,73 @@ use byteorder::{ByteOrder, LittleEndian};
 use crate::table::Table;
 
 pub const MAGIC: [u8; 8] = *b"\x89STR\r\n\x1a\n";
-pub const VERSION: u32 = 1;
+/// The version this build writes.
+pub const VERSION: u32 = 2;
+/// The version before the journal: still read, never written.
+pub const VERSION_1: u32 = 1;
 
-const MAGIC_OFFSET: usize = 0;
-const VERSION_OFFSET: usize = MAGIC_OFFSET + MAGIC.len();
-const FLAGS_OFFSET: usize = VERSION_OFFSET + 4;
-const ENTRY_COUNT_OFFSET: usize = FLAGS_OFFSET + 4;
-const PAYLOAD_LEN_OFFSET: usize = ENTRY_COUNT_OFFSET + 8;
-const PAYLOAD_CRC_OFFSET: usize = PAYLOAD_LEN_OFFSET + 8;
-const HEADER_CRC_OFFSET: usize = PAYLOAD_CRC_OFFSET + 4;
+pub const MAGIC_OFFSET: usize = 0;
+pub const VERSION_OFFSET: usize = MAGIC_OFFSET + MAGIC.len();
+pub const FLAGS_OFFSET: usize = VERSION_OFFSET + 4;
+pub const ENTRY_COUNT_OFFSET: usize = FLAGS_OFFSET + 4;
+pub const PAYLOAD_LEN_OFFSET: usize = ENTRY_COUNT_OFFSET + 8;
+/// Version 2 only.
+pub const JOURNAL_SEGMENT_OFFSET: usize = PAYLOAD_LEN_OFFSET + 8;
+pub const PAYLOAD_CRC_OFFSET: usize = JOURNAL_SEGMENT_OFFSET + 8;
+pub const HEADER_CRC_OFFSET: usize = PAYLOAD_CRC_OFFSET + 4;
 /// Bytes before the first entry.
 pub const HEADER_LEN: usize = HEADER_CRC_OFFSET + 4;
+pub const PAYLOAD_CRC_OFFSET_V1: usize = PAYLOAD_LEN_OFFSET + 8;
+pub const HEADER_CRC_OFFSET_V1: usize = PAYLOAD_CRC_OFFSET_V1 + 4;
+/// Bytes before the first entry of a version 1 file.
+pub const HEADER_LEN_V1: usize = HEADER_CRC_OFFSET_V1 + 4;
+/// Bytes that must be present before the version, hence the layout, can be read.
+const VERSION_END: usize = VERSION_OFFSET + 4;
 /// Bytes of an entry besides its key and value: the two lengths.
 pub const ENTRY_OVERHEAD: usize = 8;
+
+/// Where a version's header puts what moved between versions.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    version: u32,
+    journal_segment: Option<usize>,
+    payload_crc: usize,
+    header_crc: usize,
+    header_len: usize,
+}
+
+const LAYOUT_V1: Layout = Layout {
+    version: VERSION_1,
+    journal_segment: None,
+    payload_crc: PAYLOAD_CRC_OFFSET_V1,
+    header_crc: HEADER_CRC_OFFSET_V1,
+    header_len: HEADER_LEN_V1,
+};
+
+const LAYOUT: Layout = Layout {
+    version: VERSION,
+    journal_segment: Some(JOURNAL_SEGMENT_OFFSET),
+    payload_crc: PAYLOAD_CRC_OFFSET,
+    header_crc: HEADER_CRC_OFFSET,
+    header_len: HEADER_LEN,
+};
+
+impl Layout {
+    fn of(version: u32) -> Option<Layout> {
+        [LAYOUT_V1, LAYOUT]
+            .into_iter()
+            .find(|layout| layout.version == version)
+    }
+}
 
 /// What is wrong with a data file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
-    /// Shorter than the header.
+    /// Shorter than the header: `len` bytes where the header takes `header_len` (this build's
+    /// header, when the version cannot be read).
     TooShort {
         len: usize,
+        header_len: usize,
     },
     BadMagic,
     UnsupportedVersion(u32),
@@ -90,14 +143,16 @@ impl Fault {
     /// What is wrong, in a few words, and the figures that show it.
     fn describe(&self) -> (&'static str, Option<String>) {
         match self {
-            Fault::TooShort { len } => (
+            Fault::TooShort { len, header_len } => (
                 "file too short for a header",
-                Some(format!("{len} of {HEADER_LEN} bytes")),
+                Some(format!("{len} of {header_len} bytes")),
             ),
             Fault::BadMagic => ("bad magic", Some("not a Stratus data file".to_owned())),
             Fault::UnsupportedVersion(version) => (
                 "unsupported format version",
-                Some(format!("{version}, this build reads version {VERSION}")),
+                Some(format!(
+                    "{version}, this build reads versions {VERSION_1} and {VERSION}"
+                )),
             ),
             Fault::UnsupportedFlags(flags) => ("unsupported flags", Some(format!("0x{flags:08x}"))),
             Fault::HeaderChecksum { stored, computed } => (
@@ -145,7 +200,7 @@ pub struct DecodeError {
     pub fault: Fault,
 }
 
-/// `checksum mismatch at offset 40: stored 0x1a2b3c4d, computed 0xdeadbeef`
+/// `checksum mismatch at offset 48: stored 0x1a2b3c4d, computed 0xdeadbeef`
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (what, details) = self.fault.describe();
@@ -164,6 +219,16 @@ fn fault_at(offset: usize, fault: Fault) -> DecodeError {
         offset: offset as u64,
         fault,
     }
+}
+
+/// A decoded data file: the table and what its header says besides.
+#[derive(Debug)]
+pub struct DataFile {
+    pub table: Table,
+    /// The first journal segment the file does not contain; 0 if it is tied to no journal
+    /// (always, for version 1).
+    pub journal_segment: u64,
+    pub version: u32,
 }
 
 /// The exact size of the file that holds `table`, known without a pass over the data.
@@ -196,9 +261,15 @@ impl fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
-/// Writes `table` into `out`, which must be exactly [`encoded_len`] bytes (a memory map of the
-/// new file, sized up front).
+/// [`encode_with`] for a file tied to no journal (journal segment 0).
 pub fn encode(table: &Table, out: &mut [u8]) -> Result<(), EncodeError> {
+    encode_with(table, out, 0)
+}
+
+/// Writes `table` into `out`, which must be exactly [`encoded_len`] bytes (a memory map of the
+/// new file, sized up front), recording `journal_segment` as the first journal segment the file
+/// does not contain.
+pub fn encode_with(table: &Table, out: &mut [u8], journal_segment: u64) -> Result<(), EncodeError> {
     let size_error = EncodeError {
         expected_len: encoded_len(table),
         buffer_len: out.len() as u64,
@@ -221,20 +292,30 @@ pub fn encode(table: &Table, out: &mut [u8]) -> Result<(), EncodeError> {
         entry[ENTRY_OVERHEAD + key.len()..].copy_from_slice(value);
         at = end;
     }
-    write_header(header, table.len() as u64, payload);
+    write_header(header, LAYOUT, table.len() as u64, journal_segment, payload);
     Ok(())
 }
 
-/// Fills `header` for `payload`: magic, version, counts and both checksums.
-fn write_header(header: &mut [u8], entry_count: u64, payload: &[u8]) {
+/// Fills `header` (exactly `layout.header_len` bytes) for `payload`: magic, version, counts,
+/// the journal segment if the layout has one, and both checksums.
+fn write_header(
+    header: &mut [u8],
+    layout: Layout,
+    entry_count: u64,
+    journal_segment: u64,
+    payload: &[u8],
+) {
     header[MAGIC_OFFSET..VERSION_OFFSET].copy_from_slice(&MAGIC);
-    LittleEndian::write_u32(&mut header[VERSION_OFFSET..], VERSION);
+    LittleEndian::write_u32(&mut header[VERSION_OFFSET..], layout.version);
     LittleEndian::write_u32(&mut header[FLAGS_OFFSET..], 0);
     LittleEndian::write_u64(&mut header[ENTRY_COUNT_OFFSET..], entry_count);
     LittleEndian::write_u64(&mut header[PAYLOAD_LEN_OFFSET..], payload.len() as u64);
-    LittleEndian::write_u32(&mut header[PAYLOAD_CRC_OFFSET..], crc32fast::hash(payload));
-    let header_crc = crc32fast::hash(&header[..HEADER_CRC_OFFSET]);
-    LittleEndian::write_u32(&mut header[HEADER_CRC_OFFSET..], header_crc);
+    if let Some(offset) = layout.journal_segment {
+        LittleEndian::write_u64(&mut header[offset..], journal_segment);
+    }
+    LittleEndian::write_u32(&mut header[layout.payload_crc..], crc32fast::hash(payload));
+    let header_crc = crc32fast::hash(&header[..layout.header_crc]);
+    LittleEndian::write_u32(&mut header[layout.header_crc..], header_crc);
 }
 
 /// One entry as it appears in a payload: both lengths, the key, the value. For tests and
@@ -252,44 +333,74 @@ pub fn entry_bytes(key: &[u8], value: &[u8]) -> Vec<u8> {
     bytes
 }
 
-/// A file whose header is valid and whose checksums match, around any `payload`, claiming
-/// `entry_count` entries. For tests and fuzzing the decoder behind the checksums.
-pub fn seal(entry_count: u64, payload: &[u8]) -> Vec<u8> {
-    let mut file = vec![0; HEADER_LEN];
-    write_header(&mut file, entry_count, payload);
+/// A file of format `version` whose header is valid and whose checksums match, around any
+/// `payload`, claiming `entry_count` entries and (version 2) `journal_segment`. For tests and
+/// fuzzing the decoder behind the checksums. Panics on a version this build cannot write, or
+/// a journal segment for version 1, which has none.
+pub fn seal(version: u32, journal_segment: u64, entry_count: u64, payload: &[u8]) -> Vec<u8> {
+    let layout =
+        Layout::of(version).unwrap_or_else(|| panic!("format version {version} is not known"));
+    assert!(
+        layout.journal_segment.is_some() || journal_segment == 0,
+        "a version {version} file has no journal segment"
+    );
+    let mut file = vec![0; layout.header_len];
+    write_header(&mut file, layout, entry_count, journal_segment, payload);
     file.extend_from_slice(payload);
     file
 }
 
-/// Encodes `table` into a new vector (for tests and tools; saves write into a memory map).
+/// Encodes `table` into a new vector, tied to no journal (for tests and tools; saves write
+/// into a memory map).
 pub fn encode_to_vec(table: &Table) -> Vec<u8> {
+    encode_to_vec_with(table, 0)
+}
+
+/// [`encode_to_vec`] recording `journal_segment`.
+pub fn encode_to_vec_with(table: &Table, journal_segment: u64) -> Vec<u8> {
     let mut bytes = vec![0; encoded_len(table) as usize];
-    encode(table, &mut bytes).expect("buffer sized by encoded_len");
+    encode_with(table, &mut bytes, journal_segment).expect("buffer sized by encoded_len");
     bytes
 }
 
-/// Checks and decodes a whole file.
+/// Checks and decodes a whole file, of either version, into its table.
 pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
-    let header = bytes
-        .get(..HEADER_LEN)
-        .ok_or(fault_at(bytes.len(), Fault::TooShort { len: bytes.len() }))?;
-    if !has_magic(header) {
+    decode_file(bytes).map(|file| file.table)
+}
+
+/// Checks and decodes a whole file, of either version.
+pub fn decode_file(bytes: &[u8]) -> Result<DataFile, DecodeError> {
+    let too_short = |header_len| {
+        fault_at(
+            bytes.len(),
+            Fault::TooShort {
+                len: bytes.len(),
+                header_len,
+            },
+        )
+    };
+    if bytes.len() < VERSION_END {
+        return Err(too_short(HEADER_LEN));
+    }
+    if !has_magic(bytes) {
         return Err(fault_at(MAGIC_OFFSET, Fault::BadMagic));
     }
-    let header_crc = LittleEndian::read_u32(&header[HEADER_CRC_OFFSET..]);
-    let computed = crc32fast::hash(&header[..HEADER_CRC_OFFSET]);
+    let version = LittleEndian::read_u32(&bytes[VERSION_OFFSET..]);
+    let layout = Layout::of(version)
+        .ok_or_else(|| fault_at(VERSION_OFFSET, Fault::UnsupportedVersion(version)))?;
+    let header = bytes
+        .get(..layout.header_len)
+        .ok_or_else(|| too_short(layout.header_len))?;
+    let header_crc = LittleEndian::read_u32(&header[layout.header_crc..]);
+    let computed = crc32fast::hash(&header[..layout.header_crc]);
     if header_crc != computed {
         return Err(fault_at(
-            HEADER_CRC_OFFSET,
+            layout.header_crc,
             Fault::HeaderChecksum {
                 stored: header_crc,
                 computed,
             },
         ));
-    }
-    let version = LittleEndian::read_u32(&header[VERSION_OFFSET..]);
-    if version != VERSION {
-        return Err(fault_at(VERSION_OFFSET, Fault::UnsupportedVersion(version)));
     }
     let flags = LittleEndian::read_u32(&header[FLAGS_OFFSET..]);
     if flags != 0 {
@@ -297,7 +408,10 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     }
     let declared_count = LittleEndian::read_u64(&header[ENTRY_COUNT_OFFSET..]);
     let declared_len = LittleEndian::read_u64(&header[PAYLOAD_LEN_OFFSET..]);
-    let payload = &bytes[HEADER_LEN..];
+    let journal_segment = layout
+        .journal_segment
+        .map_or(0, |offset| LittleEndian::read_u64(&header[offset..]));
+    let payload = &bytes[layout.header_len..];
     let present = payload.len() as u64;
     if present < declared_len {
         return Err(fault_at(
@@ -310,36 +424,46 @@ pub fn decode(bytes: &[u8]) -> Result<Table, DecodeError> {
     }
     if present > declared_len {
         return Err(fault_at(
-            HEADER_LEN + declared_len as usize,
+            layout.header_len + declared_len as usize,
             Fault::TrailingBytes {
                 declared: declared_len,
                 present,
             },
         ));
     }
-    let payload_crc = LittleEndian::read_u32(&header[PAYLOAD_CRC_OFFSET..]);
+    let payload_crc = LittleEndian::read_u32(&header[layout.payload_crc..]);
     let computed = crc32fast::hash(payload);
     if payload_crc != computed {
         return Err(fault_at(
-            HEADER_LEN,
+            layout.header_len,
             Fault::PayloadChecksum {
                 stored: payload_crc,
                 computed,
             },
         ));
     }
-    decode_entries(payload, declared_count)
+    let table = decode_entries(payload, layout.header_len, declared_count)?;
+    Ok(DataFile {
+        table,
+        journal_segment,
+        version,
+    })
 }
 
-/// Reads the entries of a payload whose checksum matched.
-fn decode_entries(payload: &[u8], declared_count: u64) -> Result<Table, DecodeError> {
+/// Reads the entries of a payload whose checksum matched; `payload_offset` is where it starts
+/// in the file.
+fn decode_entries(
+    payload: &[u8],
+    payload_offset: usize,
+    declared_count: u64,
+) -> Result<Table, DecodeError> {
     // Every entry takes at least ENTRY_OVERHEAD bytes, which bounds the capacity by the file.
     let capacity = declared_count.min((payload.len() / ENTRY_OVERHEAD) as u64) as usize;
     let mut table = Table::with_capacity(capacity);
     let mut at = 0;
     let mut found = 0;
     while found < declared_count {
-        let offset = HEADER_LEN + at;
+        let offset = payload_offset + at;
         let left = &payload[at..];
         if left.is_empty() {
             return Err(fault_at(
@@ -378,7 +502,7 @@ fn decode_entries(payload: &[u8], declared_count: u64) -> Result<Table, DecodeEr
     }
     if at < payload.len() {
         return Err(fault_at(
-            HEADER_LEN + at,
+            payload_offset + at,
             Fault::PayloadTrailing {
                 left: (payload.len() - at) as u64,
             },
@@ -388,270 +512,4 @@ fn decode_entries(payload: &[u8], declared_count: u64) -> Result<Table, DecodeEr
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> Table {
-        let mut table = Table::new();
-        table.insert_new(b"x", b"100");
-        table.insert_new(b"", b"empty key");
-        table.insert_new(b"empty value", b"");
-        table.insert_new(b"\x00\xff", &[0xab; 300]);
-        table
-    }
-
-    fn sorted_entries(table: &Table) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut entries: Vec<_> = table
-            .iter()
-            .map(|(key, value)| (key.to_vec(), value.to_vec()))
-            .collect();
-        entries.sort();
-        entries
-    }
-
-    fn fault(bytes: &[u8]) -> DecodeError {
-        decode(bytes).map(|_| ()).unwrap_err()
-    }
-
-    #[test]
-    fn round_trip_keeps_every_entry() {
-        let table = sample();
-        let bytes = encode_to_vec(&table);
-        assert_eq!(bytes.len() as u64, encoded_len(&table));
-        assert_eq!(bytes.len(), 40 + 4 * 8 + 1 + 3 + 9 + 11 + 2 + 300);
-        let decoded = decode(&bytes).unwrap();
-        assert_eq!(sorted_entries(&decoded), sorted_entries(&table));
-        assert_eq!(decoded.payload_bytes(), table.payload_bytes());
-    }
-
-    #[test]
-    fn an_empty_table_is_a_bare_header() {
-        let bytes = encode_to_vec(&Table::new());
-        assert_eq!(bytes.len(), HEADER_LEN);
-        assert_eq!(&bytes[..8], b"\x89STR\r\n\x1a\n");
-        assert_eq!(
-            &bytes[8..32],
-            &[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-        );
-        // CRC-32 of nothing is 0.
-        assert_eq!(&bytes[32..36], &[0, 0, 0, 0]);
-        assert!(decode(&bytes).unwrap().is_empty());
-    }
-
-    #[test]
-    fn the_layout_is_the_documented_one() {
-        let mut table = Table::new();
-        table.insert_new(b"x", b"100");
-        let bytes = encode_to_vec(&table);
-        assert_eq!(bytes, seal(1, &entry_bytes(b"x", b"100")));
-        assert_eq!(&bytes[16..24], &1u64.to_le_bytes());
-        assert_eq!(&bytes[24..32], &12u64.to_le_bytes());
-        assert_eq!(&bytes[32..36], &crc32fast::hash(&bytes[40..]).to_le_bytes());
-        assert_eq!(&bytes[36..40], &crc32fast::hash(&bytes[..36]).to_le_bytes());
-    }
-
-    #[test]
-    fn encode_refuses_a_buffer_of_the_wrong_size() {
-        let table = sample();
-        let mut short = vec![0; encoded_len(&table) as usize - 1];
-        assert_eq!(
-            encode(&table, &mut short),
-            Err(EncodeError {
-                expected_len: encoded_len(&table),
-                buffer_len: encoded_len(&table) - 1
-            })
-        );
-    }
-
-    #[test]
-    fn header_faults_are_named_with_their_offset() {
-        let good = encode_to_vec(&sample());
-        assert_eq!(
-            fault(&good[..39]),
-            DecodeError {
-                offset: 39,
-                fault: Fault::TooShort { len: 39 }
-            }
-        );
-        let mut bad_magic = good.clone();
-        bad_magic[1] = b's';
-        assert_eq!(
-            fault(&bad_magic),
-            DecodeError {
-                offset: 0,
-                fault: Fault::BadMagic
-            }
-        );
-        let mut bad_header = good.clone();
-        bad_header[20] ^= 1;
-        let computed = crc32fast::hash(&bad_header[..36]);
-        assert_eq!(
-            fault(&bad_header),
-            DecodeError {
-                offset: 36,
-                fault: Fault::HeaderChecksum {
-                    stored: LittleEndian::read_u32(&good[36..]),
-                    computed
-                }
-            }
-        );
-        let reseal = |edit: &dyn Fn(&mut Vec<u8>)| {
-            let mut bytes = good.clone();
-            edit(&mut bytes);
-            let crc = crc32fast::hash(&bytes[..36]);
-            bytes[36..40].copy_from_slice(&crc.to_le_bytes());
-            bytes
-        };
-        assert_eq!(
-            fault(&reseal(&|b| b[8] = 2)),
-            DecodeError {
-                offset: 8,
-                fault: Fault::UnsupportedVersion(2)
-            }
-        );
-        assert_eq!(
-            fault(&reseal(&|b| b[15] = 0x80)),
-            DecodeError {
-                offset: 12,
-                fault: Fault::UnsupportedFlags(0x8000_0000)
-            }
-        );
-    }
-
-    #[test]
-    fn payload_faults_are_named_with_their_offset() {
-        let good = encode_to_vec(&sample());
-        let payload_len = (good.len() - HEADER_LEN) as u64;
-        assert_eq!(
-            fault(&good[..good.len() - 1]),
-            DecodeError {
-                offset: good.len() as u64 - 1,
-                fault: Fault::Truncated {
-                    declared: payload_len,
-                    present: payload_len - 1
-                }
-            }
-        );
-        let mut trailing = good.clone();
-        trailing.push(0);
-        assert_eq!(
-            fault(&trailing),
-            DecodeError {
-                offset: good.len() as u64,
-                fault: Fault::TrailingBytes {
-                    declared: payload_len,
-                    present: payload_len + 1
-                }
-            }
-        );
-        let mut flipped = good.clone();
-        let last = flipped.len() - 1;
-        flipped[last] ^= 0x10;
-        let computed = crc32fast::hash(&flipped[HEADER_LEN..]);
-        assert_eq!(
-            fault(&flipped),
-            DecodeError {
-                offset: 40,
-                fault: Fault::PayloadChecksum {
-                    stored: LittleEndian::read_u32(&good[32..]),
-                    computed
-                }
-            }
-        );
-    }
-
-    #[test]
-    fn every_single_bit_flip_is_caught() {
-        let good = encode_to_vec(&sample());
-        for offset in 0..good.len() {
-            for bit in 0..8 {
-                let mut bytes = good.clone();
-                bytes[offset] ^= 1 << bit;
-                assert!(
-                    decode(&bytes).is_err(),
-                    "flip of bit {bit} at {offset} went unseen"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn entry_faults_behind_valid_checksums() {
-        let one = entry_bytes(b"k", b"v");
-        assert_eq!(
-            fault(&seal(2, &one)),
-            DecodeError {
-                offset: 50,
-                fault: Fault::CountMismatch {
-                    declared: 2,
-                    found: 1
-                }
-            }
-        );
-        assert_eq!(
-            fault(&seal(1, &one[..5])),
-            DecodeError {
-                offset: 40,
-                fault: Fault::EntryOverrun { needed: 8, left: 5 }
-            }
-        );
-        let mut long_key = one.clone();
-        long_key[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(
-            fault(&seal(1, &long_key)),
-            DecodeError {
-                offset: 40,
-                fault: Fault::EntryOverrun {
-                    needed: 8 + u32::MAX as u64 + 1,
-                    left: 10
-                }
-            }
-        );
-        let twice = [one.clone(), one.clone()].concat();
-        assert_eq!(
-            fault(&seal(2, &twice)),
-            DecodeError {
-                offset: 50,
-                fault: Fault::DuplicateKey
-            }
-        );
-        assert_eq!(
-            fault(&seal(0, &one)),
-            DecodeError {
-                offset: 40,
-                fault: Fault::PayloadTrailing { left: 10 }
-            }
-        );
-        // A huge declared count neither allocates for it nor decodes.
-        assert_eq!(
-            fault(&seal(u64::MAX, &one)),
-            DecodeError {
-                offset: 50,
-                fault: Fault::CountMismatch {
-                    declared: u64::MAX,
-                    found: 1
-                }
-            }
-        );
-    }
-
-    #[test]
-    fn errors_read_as_sentences() {
-        let error = DecodeError {
-            offset: 40,
-            fault: Fault::PayloadChecksum {
-                stored: 0x1a2b3c4d,
-                computed: 0xdeadbeef,
-            },
-        };
-        assert_eq!(
-            error.to_string(),
-            "checksum mismatch at offset 40: stored 0x1a2b3c4d, computed 0xdeadbeef"
-        );
-        let error = DecodeError {
-            offset: 90,
-            fault: Fault::DuplicateKey,
-        };
-        assert_eq!(error.to_string(), "duplicate key at offset 90");
-    }
-}
+mod tests;

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use super::job::JobError;
+use super::journal::JournalStatus;
+use crate::config::JournalFsync;
 
 /// Whether saves are working. Poisoned is the state skyd calls a poisoned table. The cause is
 /// the failure's message, for the log and `SYS`: it may come from any layer that poisons.
@@ -81,4 +83,6 @@ pub struct PersistenceStatus<'a> {
     /// Snapshots (periodic, MKSNAP, or named).
     pub snapshots: &'a History,
     pub data_file_bytes: u64,
+    /// The journal's mode and state, when it is on.
+    pub journal: Option<(JournalFsync, &'a JournalStatus)>,
 }

@@ -6,6 +6,7 @@ use std::io;
 use std::path::PathBuf;
 
 use super::fork::ExitKind;
+use super::journal::JournalError;
 use super::save::SaveError;
 
 /// A save the server asked for. `waiter` is the connection to answer when it is finished.
@@ -110,6 +111,8 @@ pub enum JobError {
     Reap { pid: u32, source: io::Error },
     /// A save made in this process (the shutdown save) failed.
     Save(SaveError),
+    /// The journal could not start the fresh segment a BGSAVE compacts into.
+    Journal(JournalError),
 }
 
 impl fmt::Display for JobError {
@@ -126,6 +129,7 @@ impl fmt::Display for JobError {
             JobError::Child { pid, exit, report } => write!(f, "save child {pid} {exit}: {report}"),
             JobError::Reap { pid, source } => write!(f, "cannot reap save child {pid}: {source}"),
             JobError::Save(error) => error.fmt(f),
+            JobError::Journal(error) => error.fmt(f),
         }
     }
 }

@@ -20,11 +20,11 @@ use crate::table::Table;
 /// Which format a loaded file was in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    Stratus,
+    /// A Stratus file of this format `version`, tied to the journal from `journal_segment` on
+    /// (0: to no journal).
+    Stratus { version: u32, journal_segment: u64 },
     /// Skytable 0.6; bytes after the last entry (ignored, as skyd ignored them) are counted.
-    Skytable06 {
-        ignored_trailing_bytes: u64,
-    },
+    Skytable06 { ignored_trailing_bytes: u64 },
 }
 
 #[derive(Debug)]
@@ -51,20 +51,42 @@ pub enum LoadError {
     },
 }
 
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl LoadError {
+    pub fn path(&self) -> &Path {
         match self {
-            LoadError::Read { path, source } => {
-                write!(f, "{}: cannot read: {source}", path.display())
-            }
-            LoadError::Corrupt { path, error } => write!(f, "{}: {error}", path.display()),
-            LoadError::Unrecognised { path, as_skytable } => write!(
+            LoadError::Read { path, .. }
+            | LoadError::Corrupt { path, .. }
+            | LoadError::Unrecognised { path, .. } => path,
+        }
+    }
+
+    /// What is wrong, without the path.
+    pub fn reason(&self) -> LoadErrorReason<'_> {
+        LoadErrorReason(self)
+    }
+}
+
+/// A [`LoadError`] without its path, for a caller that names the file itself.
+pub struct LoadErrorReason<'a>(&'a LoadError);
+
+impl fmt::Display for LoadErrorReason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            LoadError::Read { source, .. } => write!(f, "cannot read: {source}"),
+            LoadError::Corrupt { error, .. } => write!(f, "{error}"),
+            LoadError::Unrecognised { as_skytable, .. } => write!(
                 f,
-                "{}: not a Stratus data file (no magic at offset 0), and not a Skytable 0.6 \
-                 data file either ({as_skytable})",
-                path.display()
+                "not a Stratus data file (no magic at offset 0), and not a Skytable 0.6 data \
+                 file either ({as_skytable})"
             ),
         }
+    }
+}
+
+/// `data/data.bin: checksum mismatch at offset 48: stored 0x1a2b3c4d, computed 0xdeadbeef`
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path().display(), self.reason())
     }
 }
 
@@ -103,13 +125,16 @@ fn decode(path: &Path, content: &[u8], bytes: u64) -> Result<LoadedFile, LoadErr
         .filter(|(expected, found)| expected == found)
         .count();
     if magic_bytes_matching >= MAGIC_BYTES_FOR_A_DAMAGED_HEADER {
-        let table = format::decode(content).map_err(|error| LoadError::Corrupt {
+        let file = format::decode_file(content).map_err(|error| LoadError::Corrupt {
             path: path.to_owned(),
             error,
         })?;
         return Ok(LoadedFile {
-            table,
-            origin: Origin::Stratus,
+            table: file.table,
+            origin: Origin::Stratus {
+                version: file.version,
+                journal_segment: file.journal_segment,
+            },
             bytes,
         });
     }

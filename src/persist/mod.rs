@@ -12,9 +12,10 @@ mod fork;
 pub mod format;
 mod history;
 mod job;
+pub mod journal;
 pub mod legacy;
-mod load;
-mod lock;
+pub mod load;
+pub mod lock;
 pub mod save;
 pub mod snapshot;
 mod startup;
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use log::{debug, error, info, warn};
 
-use crate::config::SnapshotConfig;
+use crate::config::{JournalFsync, SnapshotConfig};
 use crate::log_lines::{COMPLETED_BY_CHILD, STARTED_BY_CHILD};
 use crate::table::Table;
 use crate::utc::UtcTime;
@@ -34,10 +35,24 @@ use fork::Child;
 pub use fork::ExitKind;
 pub use history::{Counts, Health, History, PersistenceStatus, SaveKind, SaveRecord};
 pub use job::{Job, JobError, JobResult, Refusal};
+use journal::{Journal, COMPACTION_MIN_BYTES};
 use lock::DataDirLock;
 use save::Install;
 pub use save::{SaveError, SaveReport};
-pub use startup::StartupError;
+pub use startup::{StartupError, DATA_FILE_NAME};
+
+/// What became of the writes executed since the last commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// In the journal (or there is no journal): their answers may be sent.
+    Committed,
+    /// The journal could not take them, so they were undone: no answer given since the last
+    /// commit may reach a client, since it may acknowledge or show one of them.
+    RolledBack,
+}
+
+/// A save child still running after this long leaves the idle scheduling class.
+const SAVE_IDLE_LIMIT: Duration = Duration::from_secs(2);
 
 /// While poisoned, a save is retried at least this often.
 pub const POISONED_RETRY_INTERVAL: Duration = Duration::from_secs(5);
@@ -53,6 +68,11 @@ struct RunningSave {
     bytes: u64,
     /// `table.changes()` at the fork: what data.bin holds if a BGSAVE succeeds.
     changes: u64,
+    /// For a BGSAVE with the journal on: the segment started at the fork, the first one the
+    /// new data.bin does not contain.
+    journal_segment: Option<u64>,
+    /// It has been moved out of the idle scheduling class.
+    raised: bool,
 }
 
 pub struct Persistence {
@@ -68,6 +88,10 @@ pub struct Persistence {
     /// Saves of data.bin.
     data_file_history: History,
     snapshot_history: History,
+    /// The write-ahead journal, when enabled.
+    journal: Option<Journal>,
+    /// data.bin's size as of its last save (or the start), for the journal's compaction.
+    data_file_bytes: u64,
     _lock: DataDirLock,
 }
 
@@ -79,8 +103,13 @@ impl Persistence {
         data_dir: &Path,
         snapshots: Option<SnapshotConfig>,
         restore: Option<&Path>,
+        journal: Option<JournalFsync>,
     ) -> Result<(Persistence, Table), StartupError> {
-        let opened = startup::open(data_dir, restore)?;
+        let mut opened = startup::open(data_dir, restore, journal)?;
+        if opened.journal.is_some() {
+            opened.table.start_change_log();
+        }
+        let data_file_bytes = fs::metadata(&opened.data_file).map_or(0, |meta| meta.len());
         let persistence = Persistence {
             data_file: opened.data_file,
             snapshot_dir: opened.snapshot_dir,
@@ -91,6 +120,8 @@ impl Persistence {
             saved_changes: opened.saved_changes,
             data_file_history: History::default(),
             snapshot_history: History::default(),
+            journal: opened.journal,
+            data_file_bytes,
             _lock: opened.lock,
         };
         Ok((persistence, opened.table))
@@ -191,6 +222,7 @@ impl Persistence {
         if let Some(done) = self.reap() {
             finished.push(done);
         }
+        self.stop_starving_the_running_save();
         while self.running.is_none() {
             let Some(job) = self.queue.pop_front() else {
                 break;
@@ -200,6 +232,32 @@ impl Persistence {
             }
         }
         finished
+    }
+
+    /// A save child yields the CPU to everything else; one that has run for long is raised to
+    /// normal (batch) priority, once, so that a machine kept busy by other processes cannot
+    /// put off a save indefinitely.
+    fn stop_starving_the_running_save(&mut self) {
+        let Some(running) = &mut self.running else {
+            return;
+        };
+        if running.raised || running.started.elapsed() < SAVE_IDLE_LIMIT {
+            return;
+        }
+        running.raised = true;
+        match running.child.stop_yielding() {
+            Ok(()) => info!(
+                "{} by child {} has run {} s in the idle scheduling class; it now runs at \
+                 normal priority",
+                running.job,
+                running.child.pid(),
+                SAVE_IDLE_LIMIT.as_secs()
+            ),
+            Err(error) => debug!(
+                "cannot raise the priority of save child {}: {error}",
+                running.child.pid()
+            ),
+        }
     }
 
     /// Forks a child for `job`. Returns the job as finished if it needs no child (nothing to
@@ -235,6 +293,19 @@ impl Persistence {
             (Job::PeriodicSnapshot | Job::RequestedSnapshot { .. }, Some(config)) => config.keep,
             _ => 0,
         };
+        // A BGSAVE compacts the journal: frames from the fork on go to a fresh segment, which
+        // the new data.bin names as the first it does not contain.
+        let journal_segment = match (&job, &mut self.journal) {
+            (Job::Bgsave { .. }, Some(journal)) => match journal.rotate() {
+                Ok(segment) => Some(segment),
+                Err(error) => {
+                    let tried = started.elapsed();
+                    let error = JobError::Journal(error);
+                    return Some(self.fail_without_child(job, target, error, tried, table));
+                }
+            },
+            _ => None,
+        };
         let snapshot_dir = &self.snapshot_dir;
         let spawned = fork::spawn(|| {
             let make_room = || {
@@ -242,7 +313,8 @@ impl Persistence {
                     apply_retention(snapshot_dir, keep - 1);
                 }
             };
-            save::write_data_file(table, &target, install, make_room)
+            let segment = journal_segment.unwrap_or(0);
+            save::write_data_file(table, &target, install, segment, make_room)
                 .map(|report| report.to_string())
                 .map_err(|error| error.to_string())
         });
@@ -262,6 +334,8 @@ impl Persistence {
                     keys: table.len() as u64,
                     bytes: format::encoded_len(table),
                     changes: table.changes(),
+                    journal_segment,
+                    raised: false,
                 });
                 None
             }
@@ -305,7 +379,12 @@ impl Persistence {
         let running = self.running.take()?;
         match &outcome {
             Ok(()) if matches!(running.job, Job::Bgsave { .. }) => {
-                self.saved_changes = Some(running.changes)
+                self.saved_changes = Some(running.changes);
+                self.data_file_bytes = running.bytes;
+                if let (Some(journal), Some(segment)) = (&mut self.journal, running.journal_segment)
+                {
+                    remove_obsolete_segments(journal, segment);
+                }
             }
             Ok(()) => {}
             Err(_) => {
@@ -377,8 +456,12 @@ impl Persistence {
         }
     }
 
-    /// A save that decides health succeeded: writes are accepted (again).
+    /// A save that decides health succeeded: writes are accepted (again), unless the journal
+    /// failed since the save began (only the next BGSAVE's fresh segment clears that).
     fn heal(&mut self, what: &str) {
+        if self.journal.as_ref().is_some_and(Journal::is_failed) {
+            return;
+        }
         if self.is_poisoned() {
             info!("{what} succeeded: writes are accepted again");
         }
@@ -413,9 +496,16 @@ impl Persistence {
     /// it succeeds, as a BGSAVE does. `None` if it failed (the failure is logged and booked).
     pub fn save_in_foreground(&mut self, table: &Table) -> Option<SaveReport> {
         let started = Instant::now();
-        let result = save::write_data_file(table, &self.data_file, Install::Replace, || {});
-        if result.is_ok() {
+        // Everything in memory goes into data.bin, so every journal segment becomes obsolete.
+        let following = self.journal.as_ref().map_or(0, Journal::following_segment);
+        let result =
+            save::write_data_file(table, &self.data_file, Install::Replace, following, || {});
+        if let Ok(report) = &result {
             self.saved_changes = Some(table.changes());
+            self.data_file_bytes = report.bytes;
+            if let Some(journal) = &mut self.journal {
+                remove_obsolete_segments(journal, following);
+            }
         }
         let (report, outcome) = match result {
             Ok(report) => (Some(report), Ok(())),
@@ -435,6 +525,60 @@ impl Persistence {
         report
     }
 
+    /// The journal's mode, or `None` when it is off.
+    pub fn journal_mode(&self) -> Option<JournalFsync> {
+        self.journal.as_ref().map(Journal::mode)
+    }
+
+    /// Commits the writes executed since the last commit: one frame in the journal (durable
+    /// in `always` mode) and the table's change log cleared. If the journal cannot take it,
+    /// the writes are rolled back in the table and the server is poisoned.
+    pub fn commit(&mut self, table: &mut Table) -> Commit {
+        let (Some(journal), Some(log)) = (&mut self.journal, table.change_log()) else {
+            return Commit::Committed;
+        };
+        if log.is_empty() {
+            return Commit::Committed;
+        }
+        let (body, records) = log.effects();
+        match journal.commit(body, records) {
+            Ok(()) => {
+                table.commit_changes();
+                Commit::Committed
+            }
+            Err(error) => {
+                table.roll_back_changes();
+                error!("{error}: the writes of this turn are rolled back and not acknowledged");
+                self.poison(error.to_string());
+                Commit::RolledBack
+            }
+        }
+    }
+
+    /// `everysec`: makes the journal's frames durable (called once a second). A failure
+    /// poisons; the writes it held were acknowledged already and stay in memory.
+    pub fn sync_journal(&mut self) {
+        let Some(journal) = &mut self.journal else {
+            return;
+        };
+        if !journal.has_unsynced() {
+            return;
+        }
+        if let Err(error) = journal.sync() {
+            error!("{error}");
+            self.poison(error.to_string());
+        }
+    }
+
+    /// Whether the journal has grown enough since the last compaction to ask for a BGSAVE:
+    /// past max(64 MiB, data.bin's size).
+    pub fn journal_wants_compaction(&self) -> bool {
+        self.journal.as_ref().is_some_and(|journal| {
+            journal.status().bytes_since_compaction
+                >= COMPACTION_MIN_BYTES.max(self.data_file_bytes)
+        })
+    }
+
     /// What `SYS INFO persistence` reports.
     pub fn status(&self, table: &Table) -> PersistenceStatus<'_> {
         PersistenceStatus {
@@ -445,6 +589,10 @@ impl Persistence {
                 .saturating_sub(self.saved_changes.unwrap_or(0)),
             data_file: &self.data_file_history,
             snapshots: &self.snapshot_history,
+            journal: self
+                .journal
+                .as_ref()
+                .map(|journal| (journal.mode(), journal.status())),
             data_file_bytes: fs::metadata(&self.data_file).map_or(0, |meta| meta.len()),
         }
     }
@@ -472,5 +620,15 @@ fn save_kind(job: &Job) -> SaveKind {
         Job::PeriodicSnapshot | Job::RequestedSnapshot { .. } | Job::NamedSnapshot { .. } => {
             SaveKind::Snapshot
         }
+    }
+}
+
+/// Deletes the journal segments a durable data.bin contains (those before `first_kept`).
+fn remove_obsolete_segments(journal: &mut Journal, first_kept: u64) {
+    for (segment, error) in journal.compacted(first_kept) {
+        warn!(
+            "Cannot remove the obsolete journal segment {}: {error}",
+            journal::format::segment_file_name(segment)
+        );
     }
 }

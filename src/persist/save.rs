@@ -118,13 +118,15 @@ pub fn temp_path(target: &Path, pid: u32) -> PathBuf {
     target.with_file_name(name)
 }
 
-/// Writes `table` to `target` atomically and durably. `before_install` runs once the new file
-/// is complete and durable under its temporary name, just before it takes the target's name
-/// (snapshot retention makes room there, so the directory never holds one file too many).
+/// Writes `table` to `target` atomically and durably, recording `journal_segment` (the first
+/// journal segment the file does not contain; 0 for none). `before_install` runs once the new
+/// file is complete and durable under its temporary name, just before it takes the target's
+/// name (snapshot retention makes room there, so the directory never holds one file too many).
 pub fn write_data_file(
     table: &Table,
     target: &Path,
     install: Install,
+    journal_segment: u64,
     before_install: impl FnOnce(),
 ) -> Result<SaveReport, SaveError> {
     let started = Instant::now();
@@ -137,7 +139,15 @@ pub fn write_data_file(
         .mode(DATA_FILE_MODE)
         .open(&temp)
         .map_err(|source| io_error(Step::Create, &temp, source))?;
-    let written = fill_and_install(table, &file, len, &temp, target, install, before_install);
+    let written = fill_and_install(
+        table,
+        &file,
+        len,
+        &temp,
+        target,
+        (install, journal_segment),
+        before_install,
+    );
     if written.is_err() {
         // Best effort: the next start removes what is left.
         let _ = fs::remove_file(&temp);
@@ -156,7 +166,7 @@ fn fill_and_install(
     len: u64,
     temp: &Path,
     target: &Path,
-    install: Install,
+    (install, journal_segment): (Install, u64),
     before_install: impl FnOnce(),
 ) -> Result<(), SaveError> {
     // Reserving the blocks now turns a full disk into an error here, instead of a SIGBUS when
@@ -174,7 +184,7 @@ fn fill_and_install(
     // (it carries our pid), so nothing else resizes or writes it while it is mapped.
     let mut map =
         unsafe { MmapMut::map_mut(file) }.map_err(|source| io_error(Step::Map, temp, source))?;
-    format::encode(table, &mut map).map_err(SaveError::Encode)?;
+    format::encode_with(table, &mut map, journal_segment).map_err(SaveError::Encode)?;
     map.flush()
         .map_err(|source| io_error(Step::Flush, temp, source))?;
     drop(map);

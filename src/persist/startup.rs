@@ -11,14 +11,18 @@ use std::time::Instant;
 
 use log::{info, warn};
 
+use super::journal::format::segment_file_name;
+use super::journal::replay::{self, ReplayError};
+use super::journal::{FsDisk, Journal, JournalError, JOURNAL_DIR_NAME};
 use super::load::{self, LoadError, Origin};
 use super::lock::{self, DataDirLock, LockError};
-use super::save;
+use super::save::{self, Install, SaveError};
 use super::snapshot::{self, RestoreNameError};
+use crate::config::JournalFsync;
 use crate::table::Table;
 
 /// The data file's name inside the data directory.
-const DATA_FILE_NAME: &str = "data.bin";
+pub const DATA_FILE_NAME: &str = "data.bin";
 /// An imported Skytable 0.6 data file is kept under this name before it is rewritten.
 const SKYTABLE_BACKUP_NAME: &str = "data.bin.skytable-0.6";
 
@@ -46,6 +50,17 @@ pub enum StartupError {
     Load(LoadError),
     RestoreName(RestoreNameError),
     RestoreMissing(PathBuf),
+    /// The journal cannot be read, or holds damage other than a torn tail.
+    Replay(ReplayError),
+    JournalDirectory {
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// A fresh segment could not be started.
+    JournalOpen(JournalError),
+    /// data.bin could not be written at start (to fold in a journal that is now off, or to
+    /// make a restored snapshot durable before the journal starts over).
+    StartupSave(SaveError),
 }
 
 impl fmt::Display for StartupError {
@@ -86,6 +101,24 @@ impl fmt::Display for StartupError {
                 "Error while initializing database: cannot restore {}: no such snapshot",
                 path.display()
             ),
+            StartupError::Replay(error) => write!(
+                f,
+                "Error while initializing database: {error}. Nothing was changed; check the \
+                 files with stratus-check"
+            ),
+            StartupError::JournalDirectory { path, source } => write!(
+                f,
+                "Error while initializing database: cannot use the journal directory {}: \
+                 {source}",
+                path.display()
+            ),
+            StartupError::JournalOpen(error) => {
+                write!(f, "Error while initializing database: {error}")
+            }
+            StartupError::StartupSave(error) => write!(
+                f,
+                "Error while initializing database: cannot save data.bin before serving: {error}"
+            ),
         }
     }
 }
@@ -101,9 +134,15 @@ pub struct Opened {
     /// `table.changes()` if data.bin holds exactly the table; `None` if it must be rewritten
     /// (an imported Skytable file, a restored snapshot).
     pub saved_changes: Option<u64>,
+    /// The journal, replayed and writing to a fresh segment, if it is enabled.
+    pub journal: Option<Journal>,
 }
 
-pub fn open(data_dir: &Path, restore: Option<&Path>) -> Result<Opened, StartupError> {
+pub fn open(
+    data_dir: &Path,
+    restore: Option<&Path>,
+    journal_mode: Option<JournalFsync>,
+) -> Result<Opened, StartupError> {
     let snapshot_dir = data_dir.join(snapshot::SNAPSHOT_DIR_NAME);
     let remote_dir = snapshot_dir.join(snapshot::REMOTE_DIR_NAME);
     fs::create_dir_all(&remote_dir).map_err(|source| StartupError::CreateDirectory {
@@ -111,13 +150,18 @@ pub fn open(data_dir: &Path, restore: Option<&Path>) -> Result<Opened, StartupEr
         source,
     })?;
     let lock = lock::acquire(data_dir).map_err(StartupError::Lock)?;
+    let journal_dir = data_dir.join(JOURNAL_DIR_NAME);
     for dir in [data_dir, &snapshot_dir, &remote_dir] {
         remove_stale_temp_files(dir)?;
+    }
+    if journal_dir.is_dir() {
+        remove_stale_temp_files(&journal_dir)?;
     }
     warn_about_unrecognised_snapshots(&snapshot_dir);
     let data_file = data_dir.join(DATA_FILE_NAME);
     migrate_from_working_directory(&data_file)?;
-    let (table, saved_changes) = match restore {
+    let mut journal_segment = 0;
+    let (mut table, mut saved_changes) = match restore {
         Some(name) => {
             let path =
                 snapshot::restore_path(&snapshot_dir, name).map_err(StartupError::RestoreName)?;
@@ -140,11 +184,35 @@ pub fn open(data_dir: &Path, restore: Option<&Path>) -> Result<Opened, StartupEr
                 (Table::new(), Some(0))
             }
             Some((table, Origin::Skytable06 { .. })) => (table, None),
-            Some((table, Origin::Stratus)) => {
+            Some((
+                table,
+                Origin::Stratus {
+                    journal_segment: segment,
+                    ..
+                },
+            )) => {
+                journal_segment = segment;
                 let changes = table.changes();
                 (table, Some(changes))
             }
         },
+    };
+    let journal = match restore {
+        None => resume_journal(
+            &journal_dir,
+            &data_file,
+            journal_segment,
+            journal_mode,
+            &mut table,
+            &mut saved_changes,
+        )?,
+        Some(_) => restart_journal(
+            &journal_dir,
+            &data_file,
+            journal_mode,
+            &table,
+            &mut saved_changes,
+        )?,
     };
     Ok(Opened {
         lock,
@@ -152,7 +220,127 @@ pub fn open(data_dir: &Path, restore: Option<&Path>) -> Result<Opened, StartupEr
         snapshot_dir,
         table,
         saved_changes,
+        journal,
     })
+}
+
+/// Replays the journal segments after data.bin into the table; then opens the journal on a
+/// fresh segment if it is enabled, or, if it is off, folds what it held into data.bin and
+/// removes it, so that turning the journal off loses nothing.
+fn resume_journal(
+    dir: &Path,
+    data_file: &Path,
+    data_file_segment: u64,
+    mode: Option<JournalFsync>,
+    table: &mut Table,
+    saved_changes: &mut Option<u64>,
+) -> Result<Option<Journal>, StartupError> {
+    let started = Instant::now();
+    let replayed = replay::replay(dir, data_file_segment, table).map_err(StartupError::Replay)?;
+    if replayed.frames > 0 {
+        info!(
+            "Replayed {} writes in {} commits from the journal in {:.1} ms: {} keys",
+            replayed.records,
+            replayed.frames,
+            started.elapsed().as_secs_f64() * 1000.0,
+            table.len()
+        );
+    }
+    let Some(mode) = mode else {
+        if !replayed.kept.is_empty() {
+            save_before_serving(table, data_file, 0)?;
+            *saved_changes = Some(table.changes());
+            remove_segments(dir, &replayed.kept);
+            warn!(
+                "The journal is off: the {} segment(s) found in {} were replayed, saved into {} \
+                 and removed",
+                replayed.kept.len(),
+                dir.display(),
+                data_file.display()
+            );
+        }
+        return Ok(None);
+    };
+    open_journal(
+        dir,
+        mode,
+        replayed.next_segment,
+        replayed.next_frame,
+        replayed.kept,
+    )
+    .map(Some)
+}
+
+/// After `--restore`: the journal's segments describe changes to data.bin, not to the
+/// snapshot, so they are dropped; first data.bin becomes the restored table, so that a crash
+/// cannot bring back data.bin without its journal. Without a journal (enabled or left over)
+/// nothing happens here, and the restored table replaces data.bin at the next save.
+fn restart_journal(
+    dir: &Path,
+    data_file: &Path,
+    mode: Option<JournalFsync>,
+    table: &Table,
+    saved_changes: &mut Option<u64>,
+) -> Result<Option<Journal>, StartupError> {
+    let existing = replay::segment_numbers(dir).map_err(StartupError::Replay)?;
+    if mode.is_none() && existing.is_empty() {
+        return Ok(None);
+    }
+    let next_segment = existing.last().map_or(1, |last| last + 1);
+    let tied_segment = if mode.is_some() { next_segment } else { 0 };
+    save_before_serving(table, data_file, tied_segment)?;
+    *saved_changes = Some(table.changes());
+    remove_segments(dir, &existing);
+    info!(
+        "The restored table is saved into {} before serving; the journal starts over",
+        data_file.display()
+    );
+    match mode {
+        Some(mode) => open_journal(dir, mode, next_segment, 1, Vec::new()).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn open_journal(
+    dir: &Path,
+    mode: JournalFsync,
+    next_segment: u64,
+    next_frame: u64,
+    kept: Vec<u64>,
+) -> Result<Journal, StartupError> {
+    fs::create_dir_all(dir).map_err(|source| StartupError::JournalDirectory {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let journal = Journal::open(FsDisk::new(dir), mode, next_segment, next_frame, kept)
+        .map_err(StartupError::JournalOpen)?;
+    info!(
+        "Journal on (fsync {mode}): writing {}",
+        dir.join(segment_file_name(next_segment)).display()
+    );
+    Ok(journal)
+}
+
+fn save_before_serving(
+    table: &Table,
+    data_file: &Path,
+    journal_segment: u64,
+) -> Result<(), StartupError> {
+    save::write_data_file(table, data_file, Install::Replace, journal_segment, || {})
+        .map(|_| ())
+        .map_err(StartupError::StartupSave)
+}
+
+/// Removes segments data.bin now holds; a failure is only logged (recovery skips them).
+fn remove_segments(dir: &Path, segments: &[u64]) {
+    for segment in segments {
+        let path = dir.join(segment_file_name(*segment));
+        if let Err(error) = fs::remove_file(&path) {
+            if error.kind() != io::ErrorKind::NotFound {
+                warn!("Cannot remove {}: {error}", path.display());
+            }
+        }
+    }
 }
 
 /// What to do with a Skytable 0.6 file once it is loaded.

@@ -150,10 +150,15 @@ impl Connection {
         self.output.set_room(room);
     }
 
-    /// Before the connection is closed for the server's own reasons: tells the client why, as
-    /// a complete response, if one can be said now, and makes one attempt to send what is
-    /// queued (and a TLS close_notify).
-    pub fn say_goodbye(&mut self, text: &str) {
+    /// Before the connection is closed for the server's own reasons: if `may_send` (no queued
+    /// answer waits for a commit), tells the client why, as a complete response if one can be
+    /// said now, and makes one attempt to send what is queued and a TLS close_notify. Without
+    /// `may_send` nothing is sent, close_notify included: a clean end of the stream would
+    /// hide the answers that were dropped.
+    pub fn say_goodbye(&mut self, text: &str, may_send: bool) {
+        if !may_send {
+            return;
+        }
         if self.execution != Execution::AwaitingAnswer {
             self.codec.interject(text, &mut self.output);
         }
@@ -164,6 +169,11 @@ impl Connection {
         if let Err(error) = sent {
             debug!("{}: cannot send the last words: {error}", self.peer);
         }
+    }
+
+    /// Whether answers wait to be sent.
+    pub fn has_output(&self) -> bool {
+        self.output.backlog() > 0
     }
 
     /// The socket to register with (and deregister from) the event loop.

@@ -34,8 +34,8 @@ use log::{debug, info, warn};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::config::Config;
-use crate::persist::{Job, Persistence, StartupError};
+use crate::config::{Config, JournalFsync};
+use crate::persist::{Commit, Job, Persistence, StartupError};
 use crate::protocol::error_text;
 use crate::table::Table;
 use budget::{ClientMemory, ClientsStatus, TlsCounts};
@@ -59,6 +59,8 @@ const EVENTS_PER_POLL: usize = 1024;
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// How long shutdown waits for clients to read their last responses.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// `everysec`: the journal is fsynced this often.
+const JOURNAL_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// While a save child runs, look for its end at least this often, SIGCHLD or not.
 const REAP_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// The first retry of a failed shutdown save comes after this long; each next one after twice
@@ -162,6 +164,9 @@ pub struct Server {
     ready: VecDeque<usize>,
     /// Connections driven in this turn of the loop, whose output is written at its end.
     to_flush: Vec<usize>,
+    /// Save jobs may have ended or been queued: look at them at the end of this turn, when
+    /// the table holds no uncommitted writes (a fork sees exactly what the journal holds).
+    jobs_due: bool,
     table: Table,
     persistence: Persistence,
     client_memory: ClientMemory,
@@ -196,9 +201,13 @@ impl Server {
             }
             None => None,
         };
-        let (persistence, table) =
-            Persistence::open(&config.data_dir, config.snapshot, config.restore.as_deref())
-                .map_err(ServerError::Persistence)?;
+        let (persistence, table) = Persistence::open(
+            &config.data_dir,
+            config.snapshot,
+            config.restore.as_deref(),
+            config.journal,
+        )
+        .map_err(ServerError::Persistence)?;
         let poll = Poll::new().map_err(ServerError::EventLoop)?;
         let listeners = Listeners::bind(&config, tls.as_ref(), poll.registry(), FIRST_LISTENER)?;
         let mut signals = SignalSource::new().map_err(ServerError::EventLoop)?;
@@ -224,6 +233,9 @@ impl Server {
                 }
             );
         }
+        if persistence.journal_mode() == Some(JournalFsync::EverySec) {
+            timers.set(Timer::JournalSync, deadline_after(JOURNAL_SYNC_INTERVAL));
+        }
         let client_memory = ClientMemory::new(config.max_client_memory);
         listeners.log_started();
         Ok(Server {
@@ -234,6 +246,7 @@ impl Server {
             connections: Slab::new(),
             ready: VecDeque::new(),
             to_flush: Vec::new(),
+            jobs_due: false,
             table,
             persistence,
             client_memory,
@@ -286,7 +299,11 @@ impl Server {
                     self.drive_connection(key, Readiness::Resumed);
                 }
             }
+            self.commit_journal();
             self.flush_connections();
+            if std::mem::take(&mut self.jobs_due) {
+                self.poll_jobs();
+            }
             self.run_due_timers();
             self.advance_shutdown();
             if let Phase::Finished(result) = &mut self.phase {
@@ -405,8 +422,9 @@ impl Server {
         self.to_flush.push(key);
         self.recount(key);
         if awaiting_answer {
-            // It asked for a snapshot: start it now if no other save is running.
-            self.poll_jobs();
+            // It asked for a snapshot: start it at the end of this turn, once its writes are
+            // committed, if no other save is running.
+            self.jobs_due = true;
         }
     }
 
@@ -443,9 +461,36 @@ impl Server {
             self.client_memory.held(),
             self.client_memory.limit()
         );
-        connection.say_goodbye(error_text::CLIENT_MEMORY_LIMIT);
+        // Queued answers may acknowledge writes the journal has not committed yet: they are
+        // sent only if there are none.
+        let committed = self.table.change_log().is_none_or(|log| log.is_empty());
+        connection.say_goodbye(error_text::CLIENT_MEMORY_LIMIT, committed);
         self.client_memory.count_closed();
         self.close_connection(key);
+    }
+
+    /// Commits the writes executed in this turn to the journal, before any answer of the turn
+    /// is sent. If that fails, the writes were rolled back, so no answer given since the last
+    /// commit may reach a client: the connections holding such answers are closed unanswered
+    /// (their outcome is unknown to them, as after a crash), and the server is poisoned.
+    fn commit_journal(&mut self) {
+        if self.persistence.commit(&mut self.table) == Commit::RolledBack {
+            let keys = std::mem::take(&mut self.to_flush);
+            for key in keys {
+                if self
+                    .connections
+                    .get(key)
+                    .is_some_and(|connection| connection.has_output())
+                {
+                    self.close_connection(key);
+                }
+            }
+            self.schedule_periodic_saves();
+        }
+        if self.persistence.journal_wants_compaction() {
+            let _ = self.persistence.request(Job::PERIODIC_BGSAVE);
+            self.jobs_due = true;
+        }
     }
 
     /// Writes the output of every connection driven in this turn; closes those that are done
@@ -534,6 +579,11 @@ impl Server {
                 Timer::Bgsave => self.run_periodic(Job::PERIODIC_BGSAVE),
                 Timer::Snapshot => self.run_periodic(Job::PeriodicSnapshot),
                 Timer::ReapCheck => self.poll_jobs(),
+                Timer::JournalSync => {
+                    self.persistence.sync_journal();
+                    self.timers
+                        .set(Timer::JournalSync, deadline_after(JOURNAL_SYNC_INTERVAL));
+                }
                 Timer::FinalSaveRetry => {
                     if let Phase::RetryingFinalSave { attempts } = self.phase {
                         self.final_save(attempts);

@@ -35,6 +35,11 @@ impl Server {
         if let Some(interval) = self.config.bgsave {
             let at = deadline_after(retry(interval, true));
             self.timers.set_no_later_than(Timer::Bgsave, at);
+        } else if poisoned && self.persistence.journal_mode().is_some() {
+            // A journal failure is cleared only by a BGSAVE into a fresh segment: retried
+            // even when periodic BGSAVE is off.
+            let at = deadline_after(POISONED_RETRY_INTERVAL);
+            self.timers.set_no_later_than(Timer::Bgsave, at);
         }
         if let Some(snapshots) = self.config.snapshot {
             let at = deadline_after(retry(snapshots.every, snapshots.failsafe));

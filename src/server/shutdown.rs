@@ -19,7 +19,7 @@ impl Server {
     pub(super) fn handle_signals(&mut self) {
         for signal in self.signals.pending() {
             match signal {
-                Signal::Child => self.poll_jobs(),
+                Signal::Child => self.jobs_due = true,
                 Signal::Interrupt | Signal::Terminate => self.on_stop_signal(signal),
             }
         }

@@ -2,10 +2,12 @@
 //! single values; `SYS INFO persistence` is a flat array of `name=value` strings in a fixed
 //! order, times in UTC (RFC 3339) and empty when not applicable.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::budget::ClientsStatus;
 use crate::action::SysProperty;
+use crate::config::JournalFsync;
+use crate::persist::journal::JournalStatus;
 use crate::persist::{Health, PersistenceStatus, SaveKind, SaveRecord};
 use crate::protocol::write::{self, Sink};
 use crate::utc::UtcTime;
@@ -91,7 +93,49 @@ fn persistence_lines(status: &PersistenceStatus<'_>) -> Vec<String> {
         format!("last_snapshot_error={}", record_error(snapshot)),
         format!("data_file_bytes={}", status.data_file_bytes),
     ]);
+    lines.extend(journal_lines(status.journal));
     lines
+}
+
+/// The journal's figures; all empty but the mode (`off`) when it is off.
+fn journal_lines(journal: Option<(JournalFsync, &JournalStatus)>) -> Vec<String> {
+    let figure = |value: Option<String>| value.unwrap_or_default();
+    let status = journal.map(|(_, status)| status);
+    let micros = |time: Duration| time.as_micros().to_string();
+    vec![
+        format!(
+            "journal_mode={}",
+            journal.map_or("off".to_owned(), |(mode, _)| mode.to_string())
+        ),
+        format!(
+            "journal_segment={}",
+            figure(status.and_then(|s| s.segment).map(|n| n.to_string()))
+        ),
+        format!(
+            "journal_bytes_since_compaction={}",
+            figure(status.map(|s| s.bytes_since_compaction.to_string()))
+        ),
+        format!(
+            "journal_commits={}",
+            figure(status.map(|s| s.frames.to_string()))
+        ),
+        format!(
+            "journal_fsyncs={}",
+            figure(status.map(|s| s.fsyncs.to_string()))
+        ),
+        format!(
+            "journal_last_fsync_us={}",
+            figure(status.map(|s| micros(s.last_fsync)))
+        ),
+        format!(
+            "journal_max_fsync_us={}",
+            figure(status.map(|s| micros(s.max_fsync)))
+        ),
+        format!(
+            "journal_last_error={}",
+            figure(status.and_then(|s| s.last_error.clone()))
+        ),
+    ]
 }
 
 fn utc(time: SystemTime) -> String {

@@ -18,18 +18,21 @@ pub enum Timer {
     ReapCheck,
     /// Try the failed shutdown save again.
     FinalSaveRetry,
+    /// `everysec`: fsync the journal.
+    JournalSync,
     /// The earliest TLS handshake deadline (see `handshakes.rs`) has come.
     HandshakeTimeout,
 }
 
 impl Timer {
-    const ALL: [Timer; 7] = [
+    const ALL: [Timer; 8] = [
         Timer::AcceptRetry,
         Timer::ShutdownGrace,
         Timer::Bgsave,
         Timer::Snapshot,
         Timer::ReapCheck,
         Timer::FinalSaveRetry,
+        Timer::JournalSync,
         Timer::HandshakeTimeout,
     ];
     const COUNT: usize = Timer::ALL.len();

@@ -22,6 +22,7 @@
 //!   lines), signals, `/proc` states and resource limits.
 //! - [`memory`]: the server's resident set size, once or as a peak, and the buffer sizes the
 //!   memory bounds are derived from.
+//! - [`polite`]: a well-behaved client on a thread of its own, to run beside hostile ones.
 //!
 //! # Waiting
 //!
@@ -64,6 +65,7 @@ pub mod client;
 pub mod entries;
 pub mod files;
 pub mod memory;
+pub mod polite;
 pub mod process;
 pub mod server;
 pub mod snapshots;

@@ -495,6 +495,18 @@ impl TestServer {
         self.child.wait().expect("reap the killed server")
     }
 
+    /// kill -9, as a crash would, then waits until no save child of the server is left: a
+    /// dying child still holds the data directory's lock for a moment, so a restart at once
+    /// could be refused.
+    pub fn crash(&mut self) -> ExitStatus {
+        let status = self.kill9();
+        assert!(
+            self.output_closed_within(PATIENCE),
+            "a save child outlived the killed server by {PATIENCE:?}"
+        );
+        status
+    }
+
     /// Whether both output pipes closed within `timeout`: no process (the server, or a save
     /// child it forked, which inherits stdout and stderr) still holds them.
     pub fn output_closed_within(&self, timeout: Duration) -> bool {

@@ -16,34 +16,34 @@ pub const HEALTH_CRITICAL: &[u8] = b"*1\n+8\ncritical\n";
 
 /// `SYS INFO persistence` as a map of name to value.
 pub fn persistence_info(stream: &mut TcpStream) -> BTreeMap<String, String> {
-    info_map(stream, b"persistence")
+    sys_info(stream, "persistence")
 }
 
-/// `SYS INFO <property>` (a flat array of `name=value` strings) as a map of name to value.
-fn info_map(stream: &mut impl Stream, property: &[u8]) -> BTreeMap<String, String> {
-    let response = ask(stream, &[b"SYS", b"INFO", property]);
+/// `SYS INFO <section>` (a flat array of `name=value` strings) as a map, over TCP or TLS.
+pub fn sys_info(stream: &mut impl Stream, section: &str) -> BTreeMap<String, String> {
+    let response = ask(stream, &[b"SYS", b"INFO", section.as_bytes()]);
     flat_array_strings(&response)
         .into_iter()
         .map(|line| {
             let line = String::from_utf8(line).expect("SYS INFO lines are UTF-8");
             let (name, value) = line
                 .split_once('=')
-                .unwrap_or_else(|| panic!("SYS INFO line without '=': {line:?}"));
+                .unwrap_or_else(|| panic!("SYS INFO {section} line without '=': {line:?}"));
             (name.to_owned(), value.to_owned())
         })
         .collect()
 }
 
-/// One number of `SYS INFO clients` (`connections`, `tls_connections`,
-/// `tls_handshake_failures`, `client_memory_bytes`, ...).
+/// One figure of `SYS INFO clients` (`connections`, `tls_connections`,
+/// `tls_handshake_failures`, `client_memory_bytes`, ...), over TCP or TLS.
 pub fn clients_figure(stream: &mut impl Stream, name: &str) -> u64 {
-    let info = info_map(stream, b"clients");
+    let info = sys_info(stream, "clients");
     let value = info
         .get(name)
-        .unwrap_or_else(|| panic!("no {name} in SYS INFO clients: {info:?}"));
+        .unwrap_or_else(|| panic!("SYS INFO clients has no {name}: {info:?}"));
     value
         .parse()
-        .unwrap_or_else(|_| panic!("{name}={value} in SYS INFO clients is not a number"))
+        .unwrap_or_else(|_| panic!("SYS INFO clients {name}={value} is not a number"))
 }
 
 /// Waits until a background save holds every change made so far: no save running, nothing

@@ -1,10 +1,12 @@
-//! Writes the fuzz seeds into `fuzz/seeds/<target>/`: data files made by the encoder and a few
-//! damaged ones, Skytable 0.6 files, every query of the spec's byte-exact examples, and action
-//! sequences that reach every action; and `fuzz/dicts/actions_vs_model.dict`, whose entries are
-//! encoded action steps. Run `cargo run --example fuzz_seeds` after a format or an action list
+//! Writes the fuzz seeds into `fuzz/seeds/<target>/`: data files of both versions made by the
+//! encoder and a few damaged ones, journal segments and frame bodies (in `journal.rs`), Skytable
+//! 0.6 files, every query of the spec's byte-exact examples, and action sequences that reach
+//! every action; and `fuzz/dicts/actions_vs_model.dict`, whose entries are encoded action steps. Run `cargo run --example fuzz_seeds` after a format or an action list
 //! changes, and commit the result; `tests/fuzz_regressions.rs` replays every seed.
 //!
 //! It only (over)writes the files it makes: crash reproducers committed beside them are kept.
+
+mod journal;
 
 use std::fs;
 use std::io;
@@ -15,20 +17,24 @@ use stratus::properties::{encode_model_steps, ModelStep};
 use stratus::protocol::write;
 use stratus::table::Table;
 
-/// Offsets in the data file header that the damaged seeds edit (see `format.rs`).
-const VERSION_OFFSET: usize = 8;
-const FLAGS_OFFSET: usize = 12;
-const ENTRY_COUNT_OFFSET: usize = 16;
-const HEADER_CRC_OFFSET: usize = 36;
+use format::{ENTRY_COUNT_OFFSET, FLAGS_OFFSET, JOURNAL_SEGMENT_OFFSET, VERSION_OFFSET};
+
+/// The journal segment the version 2 seeds record.
+const SEED_JOURNAL_SEGMENT: u64 = 7;
 
 /// One seed: a file name saying what it holds, and its bytes.
 type Seed = (String, Vec<u8>);
 
 fn main() -> io::Result<()> {
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds"));
-    let targets: [(&str, Vec<Seed>); 5] = [
+    let targets: [(&str, Vec<Seed>); 7] = [
         ("format_decode", format_decode_seeds()),
         ("format_decode_sealed", format_decode_sealed_seeds()),
+        ("journal_decode", journal::journal_decode_seeds()),
+        (
+            "journal_decode_sealed",
+            journal::journal_decode_sealed_seeds(),
+        ),
         ("legacy_decode", legacy_decode_seeds()),
         ("protocol_parse", protocol_parse_seeds()),
         ("actions_vs_model", actions_vs_model_seeds()),
@@ -126,99 +132,159 @@ fn sample_tables() -> Vec<(&'static str, Table)> {
 }
 
 /// Recomputes the header checksum after an edit of the header, so the edit itself is what the
-/// decoder sees.
-fn reseal_header(file: &mut [u8]) {
-    let crc = crc32fast::hash(&file[..HEADER_CRC_OFFSET]);
-    file[HEADER_CRC_OFFSET..format::HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+/// decoder sees; `header_crc` is where the file's version keeps it.
+fn reseal_header(file: &mut [u8], header_crc: usize) {
+    let crc = crc32fast::hash(&file[..header_crc]);
+    file[header_crc..header_crc + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// What the encoder writes for `table`, with the entries in key order. The encoder writes them
-/// in hash order, which changes from run to run; sorting keeps the seeds the same bytes every
-/// time they are generated.
-fn encoded_in_key_order(table: &Table) -> Vec<u8> {
-    let mut entries: Vec<(&[u8], &[u8])> = table.iter().collect();
-    entries.sort();
+/// `entries` as a file of format `version` (recording [`SEED_JOURNAL_SEGMENT`] if version 2),
+/// in the order given.
+fn sealed_file(version: u32, entries: &[(&[u8], &[u8])]) -> Vec<u8> {
     let payload: Vec<u8> = entries
         .iter()
         .flat_map(|(key, value)| format::entry_bytes(key, value))
         .collect();
-    let file = format::seal(table.len() as u64, &payload);
-    let encoded = format::encode_to_vec(table);
-    assert_eq!(file.len(), encoded.len(), "the encoder's layout");
-    if table.len() <= 1 {
-        assert_eq!(file, encoded, "the encoder's layout");
+    let segment = if version == format::VERSION {
+        SEED_JOURNAL_SEGMENT
+    } else {
+        0
+    };
+    format::seal(version, segment, entries.len() as u64, &payload)
+}
+
+/// What the encoder of `version` writes for `table`, with the entries in key order. The
+/// encoder writes them in hash order, which changes from run to run; sorting keeps the seeds
+/// the same bytes every time they are generated.
+fn encoded_in_key_order(version: u32, table: &Table) -> Vec<u8> {
+    let mut entries: Vec<(&[u8], &[u8])> = table.iter().collect();
+    entries.sort();
+    let file = sealed_file(version, &entries);
+    if version == format::VERSION {
+        let encoded = format::encode_to_vec_with(table, SEED_JOURNAL_SEGMENT);
+        assert_eq!(file.len(), encoded.len(), "the encoder's layout");
+        if table.len() <= 1 {
+            assert_eq!(file, encoded, "the encoder's layout");
+        }
     }
     file
 }
 
-fn format_decode_seeds() -> Vec<Seed> {
-    let mut seeds: Vec<Seed> = sample_tables()
-        .into_iter()
-        .map(|(name, table)| (format!("encoded-{name}"), encoded_in_key_order(&table)))
-        .collect();
-    let good = format::encode_to_vec(&table(&[(b"x", b"100"), (b"", b"empty key")]));
+/// Files of format `version` damaged in every way the decoder tells apart; `prefix` starts
+/// their names. Version 1's are the seeds from before version 2, unchanged.
+fn damaged_seeds(version: u32, prefix: &str) -> Vec<Seed> {
+    let (header_len, header_crc) = match version {
+        format::VERSION_1 => (format::HEADER_LEN_V1, format::HEADER_CRC_OFFSET_V1),
+        _ => (format::HEADER_LEN, format::HEADER_CRC_OFFSET),
+    };
+    let good = sealed_file(version, &[(b"x", b"100"), (b"", b"empty key")]);
     let damaged = |edit: &dyn Fn(&mut Vec<u8>)| {
         let mut file = good.clone();
         edit(&mut file);
         file
     };
+    let resealed = |edit: &dyn Fn(&mut Vec<u8>)| {
+        damaged(&|file| {
+            edit(file);
+            reseal_header(file, header_crc);
+        })
+    };
     let last = good.len() - 1;
-    seeds.extend(
-        [
-            ("damaged-truncated", good[..last].to_vec()),
-            ("damaged-header-only", good[..format::HEADER_LEN].to_vec()),
-            ("damaged-shorter-than-header", good[..20].to_vec()),
-            ("damaged-trailing-byte", damaged(&|f| f.push(0))),
-            ("damaged-payload-bit-flip", damaged(&|f| f[last] ^= 0x10)),
-            ("damaged-bad-magic", damaged(&|f| f[1] = b's')),
-            ("damaged-header-checksum", damaged(&|f| f[20] ^= 1)),
-            (
-                "damaged-version-2-resealed",
-                damaged(&|f| {
-                    f[VERSION_OFFSET] = 2;
-                    reseal_header(f);
-                }),
-            ),
-            (
-                "damaged-flags-set-resealed",
-                damaged(&|f| {
-                    f[FLAGS_OFFSET + 3] = 0x80;
-                    reseal_header(f);
-                }),
-            ),
-            (
-                "damaged-count-too-high-resealed",
-                damaged(&|f| {
-                    f[ENTRY_COUNT_OFFSET] += 1;
-                    reseal_header(f);
-                }),
-            ),
-            (
-                "damaged-count-huge-resealed",
-                damaged(&|f| {
-                    f[ENTRY_COUNT_OFFSET..ENTRY_COUNT_OFFSET + 8].copy_from_slice(&[0xff; 8]);
-                    reseal_header(f);
-                }),
-            ),
-            (
-                "sealed-duplicate-key",
-                format::seal(
-                    2,
-                    &[
-                        format::entry_bytes(b"k", b"1"),
-                        format::entry_bytes(b"k", b"2"),
-                    ]
-                    .concat(),
-                ),
-            ),
-            ("sealed-key-length-u32-max", {
-                let mut payload = format::entry_bytes(b"k", b"v");
-                payload[..4].copy_from_slice(&u32::MAX.to_le_bytes());
-                format::seal(1, &payload)
+    let mut seeds = vec![
+        ("damaged-truncated", good[..last].to_vec()),
+        ("damaged-header-only", good[..header_len].to_vec()),
+        ("damaged-shorter-than-header", good[..20].to_vec()),
+        ("damaged-trailing-byte", damaged(&|f| f.push(0))),
+        ("damaged-payload-bit-flip", damaged(&|f| f[last] ^= 0x10)),
+        ("damaged-bad-magic", damaged(&|f| f[1] = b's')),
+        ("damaged-header-checksum", damaged(&|f| f[20] ^= 1)),
+        (
+            "damaged-flags-set-resealed",
+            resealed(&|f| f[FLAGS_OFFSET + 3] = 0x80),
+        ),
+        (
+            "damaged-count-too-high-resealed",
+            resealed(&|f| f[ENTRY_COUNT_OFFSET] += 1),
+        ),
+        (
+            "damaged-count-huge-resealed",
+            resealed(&|f| {
+                f[ENTRY_COUNT_OFFSET..ENTRY_COUNT_OFFSET + 8].copy_from_slice(&[0xff; 8])
             }),
-        ]
-        .map(|(name, bytes)| (name.to_owned(), bytes)),
-    );
+        ),
+        (
+            "sealed-duplicate-key",
+            sealed_file(version, &[(b"k", b"1"), (b"k", b"2")]),
+        ),
+        ("sealed-key-length-u32-max", {
+            let mut file = sealed_file(version, &[(b"k", b"v")]);
+            file[header_len..header_len + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+            reseal_payload(&mut file, version);
+            file
+        }),
+    ];
+    if version == format::VERSION_1 {
+        seeds.push((
+            "damaged-version-2-resealed",
+            resealed(&|f| f[VERSION_OFFSET] = 2),
+        ));
+    } else {
+        seeds.extend([
+            (
+                "damaged-version-3-resealed",
+                resealed(&|f| f[VERSION_OFFSET] = 3),
+            ),
+            (
+                "damaged-version-1-resealed",
+                resealed(&|f| f[VERSION_OFFSET] = 1),
+            ),
+            (
+                "damaged-journal-segment-bit-flip",
+                damaged(&|f| f[JOURNAL_SEGMENT_OFFSET] ^= 1),
+            ),
+            (
+                "journal-segment-u64-max-resealed",
+                resealed(&|f| {
+                    f[JOURNAL_SEGMENT_OFFSET..JOURNAL_SEGMENT_OFFSET + 8]
+                        .copy_from_slice(&[0xff; 8])
+                }),
+            ),
+        ]);
+    }
+    seeds
+        .into_iter()
+        .map(|(name, bytes)| (format!("{prefix}{name}"), bytes))
+        .collect()
+}
+
+/// Recomputes both checksums of a file of `version` whose payload was edited.
+fn reseal_payload(file: &mut [u8], version: u32) {
+    let (header_len, payload_crc, header_crc) = match version {
+        format::VERSION_1 => (
+            format::HEADER_LEN_V1,
+            format::PAYLOAD_CRC_OFFSET_V1,
+            format::HEADER_CRC_OFFSET_V1,
+        ),
+        _ => (
+            format::HEADER_LEN,
+            format::PAYLOAD_CRC_OFFSET,
+            format::HEADER_CRC_OFFSET,
+        ),
+    };
+    let crc = crc32fast::hash(&file[header_len..]);
+    file[payload_crc..payload_crc + 4].copy_from_slice(&crc.to_le_bytes());
+    reseal_header(file, header_crc);
+}
+
+fn format_decode_seeds() -> Vec<Seed> {
+    let mut seeds = Vec::new();
+    for (version, prefix) in [(format::VERSION_1, ""), (format::VERSION, "v2-")] {
+        seeds.extend(sample_tables().into_iter().map(|(name, table)| {
+            let file = encoded_in_key_order(version, &table);
+            (format!("{prefix}encoded-{name}"), file)
+        }));
+        seeds.extend(damaged_seeds(version, prefix));
+    }
     seeds
 }
 
@@ -233,7 +299,7 @@ fn format_decode_sealed_seeds() -> Vec<Seed> {
     let mut seeds: Vec<Seed> = sample_tables()
         .into_iter()
         .map(|(name, table)| {
-            let file = encoded_in_key_order(&table);
+            let file = encoded_in_key_order(format::VERSION, &table);
             let count = u16::try_from(table.len()).expect("sample tables are small");
             let input = sealed_input(count, &file[format::HEADER_LEN..]);
             (format!("payload-{name}"), input)

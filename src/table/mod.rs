@@ -10,6 +10,13 @@
 //! Besides the entries it keeps two running figures that persistence needs without a pass over
 //! the data: the total bytes of all keys and values (so a save knows its file size up front)
 //! and a count of changes (so a save can be skipped when nothing changed since the last one).
+//! With a [`ChangeLog`] attached (the journal's), every change is also recorded as an effect,
+//! undoable until it is committed.
+
+mod changes;
+
+pub use changes::{clear_record, delete_record, put_record, ChangeLog, CLEAR, DELETE, PUT};
+use changes::{Old, Undo};
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -110,6 +117,8 @@ pub struct Table {
     payload_bytes: u64,
     /// Incremented by every call that modifies the table; never decreases.
     changes: u64,
+    /// Attached while writes must be journaled.
+    log: Option<ChangeLog>,
 }
 
 impl Table {
@@ -204,6 +213,9 @@ impl Table {
         }
         self.payload_bytes += (key.len() + value.len()) as u64;
         self.changes += 1;
+        if let Some(log) = &mut self.log {
+            log.put(key, value, Undo::Inserted(key.into()));
+        }
         true
     }
 
@@ -215,6 +227,17 @@ impl Table {
 
     /// Replaces the value of `key` only if it exists. Returns whether it existed.
     pub fn update_existing(&mut self, key: &[u8], value: &[u8]) -> bool {
+        if self.log.is_some() {
+            let Some(old) = self.take(key) else {
+                return false;
+            };
+            self.put(key, value);
+            self.changes += 1;
+            if let Some(log) = &mut self.log {
+                log.put(key, value, Undo::Replaced(key.into(), old));
+            }
+            return true;
+        }
         let hash = self.hash(key);
         let old_len = if let Some(entry) = self.entries.find_mut(hash, |entry| entry.key() == key) {
             let old_len = entry.value().len();
@@ -223,10 +246,9 @@ impl Table {
             } else if !is_shared_size(value) {
                 *entry = Entry::new(key, value);
             } else {
-                self.remove(key);
-                self.insert_new(key, value);
-                // remove and insert_new counted two changes and kept payload_bytes right.
-                self.changes -= 1;
+                self.take(key);
+                self.put(key, value);
+                self.changes += 1;
                 return true;
             }
             old_len
@@ -239,9 +261,9 @@ impl Table {
                     _ => entry.value = Arc::from(value),
                 }
             } else {
-                self.remove(key);
-                self.insert_new(key, value);
-                self.changes -= 1;
+                self.take(key);
+                self.put(key, value);
+                self.changes += 1;
                 return true;
             }
             old_len
@@ -262,31 +284,139 @@ impl Table {
 
     /// Removes `key`, returning its value if it existed.
     pub fn remove(&mut self, key: &[u8]) -> Option<Removed> {
-        let hash = self.hash(key);
-        let removed = match self.entries.find_entry(hash, |entry| entry.key() == key) {
-            Ok(found) => {
-                let (entry, _) = found.remove();
-                self.payload_bytes -= (entry.key().len() + entry.value().len()) as u64;
-                Removed(Taken::Inline(entry))
-            }
-            Err(_) if self.shared.is_empty() => return None,
-            Err(_) => {
-                let found = self.shared.find_entry(hash, |entry| *entry.key == *key);
-                let (entry, _) = found.ok()?.remove();
-                self.payload_bytes -= (entry.key.len() + entry.value.len()) as u64;
-                Removed(Taken::Shared(entry.value))
-            }
+        let removed = match self.take(key)? {
+            Old::Inline(entry) => Removed(Taken::Inline(entry)),
+            Old::Shared(entry) => Removed(Taken::Shared(entry.value)),
         };
         self.changes += 1;
+        if let Some(log) = &mut self.log {
+            let old = match &removed.0 {
+                Taken::Inline(entry) => Old::Inline(Entry(entry.0.clone())),
+                Taken::Shared(value) => Old::Shared(SharedEntry {
+                    key: key.into(),
+                    value: Arc::clone(value),
+                }),
+            };
+            log.delete(key, Undo::Removed(old));
+        }
         Some(removed)
     }
 
-    /// Removes every entry and gives their memory back.
+    /// Removes every entry and gives their memory back (once a change log attached has been
+    /// committed: until then it keeps them, to undo the clear).
     pub fn clear(&mut self) {
-        self.entries = HashTable::new();
-        self.shared = HashTable::new();
-        self.payload_bytes = 0;
+        let entries = std::mem::take(&mut self.entries);
+        let shared = std::mem::take(&mut self.shared);
+        let payload_bytes = std::mem::replace(&mut self.payload_bytes, 0);
         self.changes += 1;
+        if let Some(log) = &mut self.log {
+            log.clear(Undo::Cleared {
+                entries,
+                shared,
+                payload_bytes,
+            });
+        }
+    }
+
+    /// Takes `key`'s entry out of whichever table holds it. Not a change by itself: the
+    /// callers count and record what they do with it.
+    fn take(&mut self, key: &[u8]) -> Option<Old> {
+        let hash = self.hash(key);
+        let old = match self.entries.find_entry(hash, |entry| entry.key() == key) {
+            Ok(found) => Old::Inline(found.remove().0),
+            Err(_) if self.shared.is_empty() => return None,
+            Err(_) => {
+                let found = self.shared.find_entry(hash, |entry| *entry.key == *key);
+                Old::Shared(found.ok()?.remove().0)
+            }
+        };
+        self.payload_bytes -= old.payload_bytes();
+        Some(old)
+    }
+
+    /// Puts `key` (absent) with `value` in the table its size says.
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        let entry = if is_shared_size(value) {
+            Old::Shared(shared_entry(key, value))
+        } else {
+            Old::Inline(Entry::new(key, value))
+        };
+        self.restore(entry);
+    }
+
+    /// Puts an entry (whose key is absent) back in its table.
+    fn restore(&mut self, entry: Old) {
+        self.payload_bytes += entry.payload_bytes();
+        let hasher = &self.hasher;
+        match entry {
+            Old::Inline(entry) => {
+                let hash = hasher.hash_one(entry.key());
+                self.entries
+                    .insert_unique(hash, entry, |entry| hasher.hash_one(entry.key()));
+            }
+            Old::Shared(entry) => {
+                let hash = hasher.hash_one(&entry.key);
+                self.shared
+                    .insert_unique(hash, entry, |entry| hasher.hash_one(&entry.key));
+            }
+        }
+    }
+
+    /// From now on every change is recorded in a change log, until [`Self::stop_change_log`].
+    pub fn start_change_log(&mut self) {
+        self.log.get_or_insert_with(ChangeLog::default);
+    }
+
+    /// Detaches the change log; the changes it held are kept.
+    pub fn stop_change_log(&mut self) {
+        self.log = None;
+    }
+
+    /// The changes recorded since the last commit or rollback, if a log is attached.
+    pub fn change_log(&self) -> Option<&ChangeLog> {
+        self.log.as_ref()
+    }
+
+    /// The recorded changes are durable: forget how to undo them.
+    pub fn commit_changes(&mut self) {
+        if let Some(log) = &mut self.log {
+            log.reset();
+        }
+    }
+
+    /// The recorded changes could not be made durable: undo them, newest first, so the table
+    /// is again what it was at the last commit. (This is itself a change, for saves.)
+    pub fn roll_back_changes(&mut self) {
+        let Some(mut log) = self.log.take() else {
+            return;
+        };
+        let rolled_back = !log.undo.is_empty();
+        while let Some(undo) = log.undo.pop() {
+            match undo {
+                Undo::Inserted(key) => {
+                    self.take(&key);
+                }
+                Undo::Replaced(key, old) => {
+                    self.take(&key);
+                    self.restore(old);
+                }
+                Undo::Removed(old) => self.restore(old),
+                Undo::Cleared {
+                    entries,
+                    shared,
+                    payload_bytes,
+                } => {
+                    self.entries = entries;
+                    self.shared = shared;
+                    self.payload_bytes = payload_bytes;
+                }
+            }
+        }
+        if rolled_back {
+            self.changes += 1;
+        }
+        log.reset();
+        self.log = Some(log);
     }
 
     /// Every key, in no particular order.
@@ -415,5 +545,115 @@ mod tests {
         assert!(matches!(removed.value(), Value::Shared(value) if **value == *long));
         assert_eq!((table.len(), table.payload_bytes()), (1, 2));
         assert!(table.remove(b"k").is_none());
+    }
+
+    fn sorted(table: &Table) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut entries: Vec<_> = table
+            .iter()
+            .map(|(key, value)| (key.to_vec(), value.to_vec()))
+            .collect();
+        entries.sort();
+        entries
+    }
+
+    /// Applies a change log's effects the way journal replay does.
+    fn replay(table: &mut Table, body: &[u8], records: u32) {
+        let u32_at = |at: usize| u32::from_le_bytes(body[at..at + 4].try_into().unwrap()) as usize;
+        let mut at = 0;
+        for _ in 0..records {
+            match body[at] {
+                PUT => {
+                    let (key_len, value_len) = (u32_at(at + 1), u32_at(at + 5));
+                    let key = &body[at + 9..at + 9 + key_len];
+                    let value = &body[at + 9 + key_len..at + 9 + key_len + value_len];
+                    table.upsert(key, value);
+                    at += 9 + key_len + value_len;
+                }
+                DELETE => {
+                    let key_len = u32_at(at + 1);
+                    table.remove(&body[at + 5..at + 5 + key_len]);
+                    at += 5 + key_len;
+                }
+                CLEAR => {
+                    table.clear();
+                    at += 1;
+                }
+                other => panic!("unknown record type {other}"),
+            }
+        }
+        assert_eq!(at, body.len(), "the records fill the body");
+    }
+
+    #[test]
+    fn a_change_log_replays_to_the_same_table_and_rolls_back_to_the_last_commit() {
+        let mut table = Table::new();
+        table.start_change_log();
+        let long = |seed: u8| vec![seed; SHARED_VALUE_BYTES + usize::from(seed)];
+        let mut state: u32 = 12_345;
+        let mut next = |below: u32| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (state >> 16) % below
+        };
+        for batch in 0..300 {
+            let before = sorted(&table);
+            let (payload_before, changes_before) = (table.payload_bytes(), table.changes());
+            let mut replica = Table::new();
+            for (key, value) in &before {
+                replica.insert_new(key, value);
+            }
+            for _ in 0..next(8) {
+                let key = [b'k', b'0' + next(6) as u8];
+                let value = match next(3) {
+                    0 => long(next(3) as u8),
+                    1 => vec![b'v'; next(4) as usize],
+                    _ => b"x".to_vec(),
+                };
+                match next(8) {
+                    0 => {
+                        table.insert_new(&key, &value);
+                    }
+                    1 | 2 => {
+                        table.update_existing(&key, &value);
+                    }
+                    3 | 4 => table.upsert(&key, &value),
+                    5 | 6 => {
+                        table.remove(&key);
+                    }
+                    _ if batch % 10 == 0 => table.clear(),
+                    _ => {}
+                }
+            }
+            let log = table.change_log().expect("attached");
+            let (body, records) = log.effects();
+            replay(&mut replica, body, records);
+            assert_eq!(sorted(&replica), sorted(&table), "batch {batch} replayed");
+            assert_eq!(replica.payload_bytes(), table.payload_bytes());
+            if next(3) == 0 {
+                let changed = !table.change_log().expect("attached").is_empty();
+                table.roll_back_changes();
+                assert_eq!(sorted(&table), before, "batch {batch} rolled back");
+                assert_eq!(table.payload_bytes(), payload_before);
+                assert!(table.changes() >= changes_before + u64::from(changed));
+            } else {
+                table.commit_changes();
+            }
+            assert!(table.change_log().expect("attached").is_empty());
+        }
+    }
+
+    #[test]
+    fn writes_that_change_nothing_record_nothing() {
+        let mut table = Table::new();
+        table.insert_new(b"k", b"v");
+        table.start_change_log();
+        assert!(!table.insert_new(b"k", b"w"));
+        assert!(!table.update_existing(b"missing", b"w"));
+        assert!(table.remove(b"missing").is_none());
+        assert!(table.change_log().expect("attached").is_empty());
+        assert!(table.update_existing(b"k", b"w"));
+        assert_eq!(
+            table.change_log().expect("attached").effects(),
+            (&b"\x01\x01\x00\x00\x00\x01\x00\x00\x00kw"[..], 1)
+        );
     }
 }
