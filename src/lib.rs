@@ -15,12 +15,14 @@
 //! - [`logger`]: timestamped log lines on stderr; [`utc`]: the calendar arithmetic behind them.
 
 pub mod action;
+pub mod args;
 pub mod config;
 pub mod log_lines;
 pub mod logger;
 pub mod persist;
 pub mod properties;
 pub mod protocol;
+pub mod resp;
 pub mod server;
 pub mod sink;
 pub mod table;
