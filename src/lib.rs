@@ -16,6 +16,7 @@
 
 pub mod action;
 pub mod args;
+pub mod command;
 pub mod config;
 pub mod log_lines;
 pub mod logger;

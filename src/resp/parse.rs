@@ -385,12 +385,15 @@ fn split_inline(
     }
 }
 
+/// A request's arguments, copied out of their buffer.
+pub type OwnedArgs = Vec<Vec<u8>>;
+
 /// Parses one request from the start of `buf` in a single call: `Ok(None)` if incomplete,
 /// otherwise its arguments (copied) and its length in bytes. For tests, fuzzing and tools.
 pub fn parse(
     buf: &[u8],
     max_query_bytes: usize,
-) -> Result<Option<(Vec<Vec<u8>>, usize)>, ProtocolError> {
+) -> Result<Option<(OwnedArgs, usize)>, ProtocolError> {
     let mut parser = RequestParser::new(max_query_bytes);
     Ok(parser.parse(buf)?.map(|len| {
         let args = parser.args(&buf[..len]);
