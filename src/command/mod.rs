@@ -19,6 +19,7 @@ mod server;
 mod strings;
 
 pub use crate::action::Writes;
+pub use connection::REDIS_VERSION;
 pub use server::{config_get, InfoSection, InfoSections, ServerRequest};
 
 use crate::args::Args;
