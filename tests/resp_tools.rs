@@ -33,7 +33,12 @@ fn run(tool: &str, args: &[String], stdin: &[u8]) -> Output {
 }
 
 fn port_args(server: &TestServer) -> Vec<String> {
-    vec!["-h".into(), server.host.clone(), "-p".into(), server.resp().to_string()]
+    vec![
+        "-h".into(),
+        server.host.clone(),
+        "-p".into(),
+        server.resp().to_string(),
+    ]
 }
 
 fn stdout(output: &Output) -> String {
@@ -93,7 +98,17 @@ fn redis_cli_pipe_sends_ten_thousand_commands_without_an_error() {
 fn redis_benchmark_runs_its_key_value_tests_without_an_error() {
     let server = TestServer::start_with(&["--resp-port", "0"]);
     let mut args = port_args(&server);
-    for arg in ["-t", "ping,set,get,mset,incr", "-n", "2000", "-c", "4", "-r", "1000", "-q"] {
+    for arg in [
+        "-t",
+        "ping,set,get,mset,incr",
+        "-n",
+        "2000",
+        "-c",
+        "4",
+        "-r",
+        "1000",
+        "-q",
+    ] {
         args.push(arg.into());
     }
     let output = run("redis-benchmark", &args, b"");
@@ -106,13 +121,25 @@ fn redis_benchmark_runs_its_key_value_tests_without_an_error() {
     );
     // Progress lines end in CR; each test's result line says "requests per second".
     let results: Vec<&str> = printed.split(['\r', '\n']).map(str::trim).collect();
-    for test in ["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "MSET (10 keys)"] {
+    for test in [
+        "PING_INLINE",
+        "PING_MBULK",
+        "SET",
+        "GET",
+        "INCR",
+        "MSET (10 keys)",
+    ] {
         assert!(
-            results.iter().any(|line| line.starts_with(&format!("{test}: "))
-                && line.contains("requests per second")),
+            results
+                .iter()
+                .any(|line| line.starts_with(&format!("{test}: "))
+                    && line.contains("requests per second")),
             "no {test} result in:\n{printed}"
         );
     }
-    assert!(!printed.contains("Error") && !errors.contains("Error"), "{printed}\n{errors}");
+    assert!(
+        !printed.contains("Error") && !errors.contains("Error"),
+        "{printed}\n{errors}"
+    );
     assert!(!errors.contains("WARNING"), "CONFIG GET answered: {errors}");
 }

@@ -128,9 +128,17 @@ fn two_shards_behind_nutcracker_split_and_survive_a_stopped_shard() {
 
     let first = held_by(&shards[0]);
     let second = held_by(&shards[1]);
-    assert_eq!(first.len() + second.len(), KEYS, "every key on exactly one shard");
+    assert_eq!(
+        first.len() + second.len(),
+        KEYS,
+        "every key on exactly one shard"
+    );
     for share in [&first, &second] {
-        assert!(share.len() >= KEYS / 4, "a real share: {} of {KEYS}", share.len());
+        assert!(
+            share.len() >= KEYS / 4,
+            "a real share: {} of {KEYS}",
+            share.len()
+        );
     }
 
     let mut del: Vec<&[u8]> = vec![b"DEL"];
@@ -144,14 +152,23 @@ fn two_shards_behind_nutcracker_split_and_survive_a_stopped_shard() {
         .iter()
         .map(|shard| {
             let reply = String::from_utf8(remaining(shard)).unwrap();
-            reply.trim_start_matches(':').trim_end().parse::<usize>().unwrap()
+            reply
+                .trim_start_matches(':')
+                .trim_end()
+                .parse::<usize>()
+                .unwrap()
         })
         .sum();
     assert_eq!(held, KEYS / 2);
 
     // Stop the second shard: its keys get clean errors, the first serves all of its own.
     shards[1].stop_cleanly();
-    let odd = |list: &[usize]| list.iter().copied().filter(|i| i % 2 == 1).collect::<Vec<_>>();
+    let odd = |list: &[usize]| {
+        list.iter()
+            .copied()
+            .filter(|i| i % 2 == 1)
+            .collect::<Vec<_>>()
+    };
     let (alive, gone) = (odd(&first), odd(&second));
     let mut con = proxy.connect();
     for &i in &gone {
@@ -166,9 +183,17 @@ fn two_shards_behind_nutcracker_split_and_survive_a_stopped_shard() {
     for &i in &alive {
         exchange(&mut con, &[b"GET", &key(i)], &bulk(&value(i)));
     }
-    exchange(&mut con, &[b"SET", &key(alive[0]), b"still written"], b"+OK\r\n");
+    exchange(
+        &mut con,
+        &[b"SET", &key(alive[0]), b"still written"],
+        b"+OK\r\n",
+    );
     let mut direct = shards[0].resp_raw();
-    exchange(&mut direct, &[b"GET", &key(alive[0])], &bulk(b"still written"));
+    exchange(
+        &mut direct,
+        &[b"GET", &key(alive[0])],
+        &bulk(b"still written"),
+    );
     let expected = format!(":{}\r\n", alive.len());
     exchange(&mut direct, &[b"DBSIZE"], expected.as_bytes());
 }

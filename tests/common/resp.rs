@@ -37,10 +37,7 @@ fn read_byte(stream: &mut TcpStream, so_far: &[u8]) -> u8 {
     let mut byte = [0u8];
     match stream.read(&mut byte) {
         Ok(1) => byte[0],
-        other => panic!(
-            "reply cut short ({other:?}) after \"{}\"",
-            escape(so_far)
-        ),
+        other => panic!("reply cut short ({other:?}) after \"{}\"", escape(so_far)),
     }
 }
 
@@ -72,7 +69,11 @@ fn read_into(stream: &mut TcpStream, reply: &mut Vec<u8>) {
                 read_into(stream, reply);
             }
         }
-        other => panic!("not a RESP2 reply type: {:?} in \"{}\"", other as char, escape(reply)),
+        other => panic!(
+            "not a RESP2 reply type: {:?} in \"{}\"",
+            other as char,
+            escape(reply)
+        ),
     }
 }
 
@@ -94,9 +95,15 @@ pub fn ask(stream: &mut TcpStream, parts: &[&[u8]]) -> Vec<u8> {
 /// The bulk strings of a flat array reply, in order.
 pub fn array_bulks(reply: &[u8]) -> Vec<Vec<u8>> {
     let text = reply;
-    let first_end = text.windows(2).position(|w| w == b"\r\n").expect("a header");
+    let first_end = text
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .expect("a header");
     assert_eq!(text[0], b'*', "an array: \"{}\"", escape(reply));
-    let count: usize = std::str::from_utf8(&text[1..first_end]).unwrap().parse().unwrap();
+    let count: usize = std::str::from_utf8(&text[1..first_end])
+        .unwrap()
+        .parse()
+        .unwrap();
     let mut rest = &text[first_end + 2..];
     let mut items = Vec::with_capacity(count);
     for _ in 0..count {

@@ -321,7 +321,9 @@ fn parse_listen_address(line: &str) -> (String, u16) {
 /// The port of the `resp://host:port` address in the started line, if the server listens for
 /// RESP.
 fn parse_resp_port(line: &str) -> Option<u16> {
-    let address = line.split_whitespace().find_map(|word| word.strip_prefix(RESP_SCHEME))?;
+    let address = line
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix(RESP_SCHEME))?;
     let (_, port) = address.rsplit_once(':')?;
     Some(
         port.parse()
