@@ -120,6 +120,9 @@ pub struct RequestParser {
     state: State,
     /// Whether the arguments lie in `inline` rather than the caller's buffer.
     is_inline: bool,
+    /// Bytes of the line starting at `pos` already searched for its end without finding it:
+    /// the next search starts there, so a line trickling in costs time linear in its length.
+    scanned: usize,
     args: Vec<Span>,
     inline: Vec<u8>,
 }
@@ -136,6 +139,7 @@ impl RequestParser {
             pos: 0,
             state: State::Start,
             is_inline: false,
+            scanned: 0,
             args: Vec::new(),
             inline: Vec::new(),
         }
@@ -147,6 +151,7 @@ impl RequestParser {
         self.pos = 0;
         self.state = State::Start;
         self.is_inline = false;
+        self.scanned = 0;
         self.args.clear();
         self.inline.clear();
         if self.held_bytes() > RETAINED_BOOKKEEPING_BYTES {
@@ -210,9 +215,11 @@ impl RequestParser {
 
     /// `*<count>\r?`: returns whether it was taken.
     fn open_multibulk(&mut self, buf: &[u8]) -> Result<bool, ProtocolError> {
-        let Line::EndsAt(cr) = count_line(buf, 0, ProtocolError::TooBigMultibulkCount)? else {
+        let too_long = ProtocolError::TooBigMultibulkCount;
+        let Line::EndsAt(cr) = count_line(buf, 0, &mut self.scanned, too_long)? else {
             return Ok(false);
         };
+        self.scanned = 0;
         let count = match super::number::parse_i64(&buf[1..cr]) {
             Some(count) if count <= MULTIBULK_MAX_COUNT => count,
             _ => return Err(ProtocolError::InvalidMultibulkLength),
@@ -230,7 +237,8 @@ impl RequestParser {
 
     /// `$<len>\r?<bytes>??`: returns whether it was taken.
     fn bulk(&mut self, buf: &[u8], remaining: u64) -> Result<bool, ProtocolError> {
-        let Line::EndsAt(cr) = count_line(buf, self.pos, ProtocolError::TooBigBulkCount)? else {
+        let too_long = ProtocolError::TooBigBulkCount;
+        let Line::EndsAt(cr) = count_line(buf, self.pos, &mut self.scanned, too_long)? else {
             return Ok(false);
         };
         if buf[self.pos] != b'$' {
@@ -249,6 +257,7 @@ impl RequestParser {
         }
         self.args.push(Span::new(start, len as usize));
         self.pos = end + 2;
+        self.scanned = 0;
         self.state = match remaining - 1 {
             0 => State::Complete,
             remaining => State::Bulks { remaining },
@@ -259,10 +268,14 @@ impl RequestParser {
     /// A whole inline request: one line, split into arguments.
     fn inline_request(&mut self, buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
         let searched = &buf[..buf.len().min(INLINE_MAX_BYTES + 1)];
-        let Some(lf) = searched.iter().position(|&byte| byte == b'\n') else {
+        let found = searched[self.scanned..]
+            .iter()
+            .position(|&byte| byte == b'\n');
+        let Some(lf) = found.map(|at| self.scanned + at) else {
             if buf.len() > INLINE_MAX_BYTES {
                 return Err(ProtocolError::TooBigInline);
             }
+            self.scanned = searched.len();
             return Ok(None);
         };
         let line = buf[..lf].strip_suffix(b"\r").unwrap_or(&buf[..lf]);
@@ -285,15 +298,27 @@ impl RequestParser {
 }
 
 /// The count line that starts at `start` (its `*` or `$`): where its `\r` is, once the byte
-/// after it has arrived too. No `\r` within [`INLINE_MAX_BYTES`] is `too_long`.
-fn count_line(buf: &[u8], start: usize, too_long: ProtocolError) -> Result<Line, ProtocolError> {
+/// after it has arrived too. No `\r` within [`INLINE_MAX_BYTES`] is `too_long`. `scanned`
+/// bytes of it are known to hold no `\r`, and is advanced past what this call searched.
+fn count_line(
+    buf: &[u8],
+    start: usize,
+    scanned: &mut usize,
+    too_long: ProtocolError,
+) -> Result<Line, ProtocolError> {
     let rest = &buf[start..];
     let searched = &rest[..rest.len().min(INLINE_MAX_BYTES + 1)];
-    match searched.iter().position(|&byte| byte == b'\r') {
-        Some(cr) if cr + 1 < rest.len() => Ok(Line::EndsAt(start + cr)),
-        Some(_) => Ok(Line::NeedMore),
+    match searched[*scanned..].iter().position(|&byte| byte == b'\r') {
+        Some(at) if *scanned + at + 1 < rest.len() => Ok(Line::EndsAt(start + *scanned + at)),
+        Some(at) => {
+            *scanned += at;
+            Ok(Line::NeedMore)
+        }
         None if rest.len() > INLINE_MAX_BYTES => Err(too_long),
-        None => Ok(Line::NeedMore),
+        None => {
+            *scanned = searched.len();
+            Ok(Line::NeedMore)
+        }
     }
 }
 
