@@ -76,16 +76,12 @@ pub fn flush(table: &mut Table, args: Args<'_>, out: &mut impl Sink) {
     write::simple(out, "OK");
 }
 
-/// Writes `prefix`, `*<n>` and the `n` keys `keys()` yields, unless they would not fit in the
-/// output's room (counted in a first pass, before anything is written): then the refusal.
-fn key_list<'t, I: Iterator<Item = &'t [u8]>>(
-    prefix: &[u8],
-    keys: impl Fn() -> I,
-    out: &mut impl Sink,
-) {
+/// Writes `*<n>` and the `n` keys `keys()` yields, unless they would not fit in the output's
+/// room (counted in a first pass, before anything is written): then the refusal.
+fn key_list<'t, I: Iterator<Item = &'t [u8]>>(keys: impl Fn() -> I, out: &mut impl Sink) {
     let room = out.room();
     let mut count = 0usize;
-    let mut cost = prefix.len();
+    let mut cost = 0usize;
     for key in keys() {
         count += 1;
         cost = cost.saturating_add(BULK_FRAMING_BYTES + key.len());
@@ -93,7 +89,6 @@ fn key_list<'t, I: Iterator<Item = &'t [u8]>>(
             return write::error(out, errors::REPLY_TOO_LARGE);
         }
     }
-    out.put(prefix);
     write::array_header(out, count);
     for key in keys() {
         write::bulk(out, key);
@@ -105,7 +100,6 @@ pub fn keys(table: &Table, args: Args<'_>, out: &mut impl Sink) {
     let pattern = args.get(1);
     let every = pattern == b"*";
     key_list(
-        b"",
         || {
             table
                 .keys()
@@ -181,16 +175,25 @@ pub fn scan(table: &Table, args: Args<'_>, out: &mut impl Sink) {
         .type_name
         .is_none_or(|name| name.eq_ignore_ascii_case(STRING_TYPE.as_bytes()));
     let pattern = options.pattern;
-    let mut prefix = Vec::new();
-    write::array_header(&mut prefix, 2);
-    write::bulk(&mut prefix, next.to_string().as_bytes());
-    key_list(
-        &prefix,
-        || {
-            table
-                .keys_hashed_in(hashes.clone())
-                .filter(move |key| typed && pattern.is_none_or(|p| glob::matches(p, key, false)))
-        },
-        out,
-    );
+    // One pass over the table (the cost of a call), keeping the page's keys: about `wanted`
+    // of them, and never more than the output's room allows.
+    let room = out.room();
+    let mut cost = 0usize;
+    let mut page = Vec::new();
+    let wanted_keys = table
+        .keys_hashed_in(hashes)
+        .filter(|key| typed && pattern.is_none_or(|p| glob::matches(p, key, false)));
+    for key in wanted_keys {
+        cost = cost.saturating_add(BULK_FRAMING_BYTES + key.len());
+        if cost > room {
+            return write::error(out, errors::REPLY_TOO_LARGE);
+        }
+        page.push(key);
+    }
+    write::array_header(out, 2);
+    write::bulk(out, next.to_string().as_bytes());
+    write::array_header(out, page.len());
+    for key in page {
+        write::bulk(out, key);
+    }
 }
