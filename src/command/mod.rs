@@ -47,7 +47,7 @@ impl Session {
     }
 }
 
-/// Every command and subcommand Stratus answers, in the order of [`COMMANDS`].
+/// Every command and subcommand Stratus answers, in the order of the table of commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommandKind {
     Ping,

@@ -1,5 +1,5 @@
 //! RESP2, the Redis serialisation protocol, as Redis 7.0 speaks it to clients: requests in
-//! ([`parse`]: multibulk and inline, incrementally), replies out ([`write`]), and the two number
+//! ([`parse`]: multibulk and inline, incrementally), replies out ([`mod@write`]), and the two number
 //! syntaxes Redis accepts from clients ([`number`]). Pure functions over bytes: this module
 //! knows nothing of sockets, the table or what a command means.
 
