@@ -7,6 +7,9 @@
 pub const STARTED_ON: &str = "Server started on: ";
 /// The scheme of the plain Skyhash listener's address in [`STARTED_ON`].
 pub const SKYHASH_SCHEME: &str = "skyhash://";
+/// The scheme of the plain RESP listener's address in [`STARTED_ON`], when there is one:
+/// `Server started on: skyhash://127.0.0.1:2003 and resp://127.0.0.1:6379`.
+pub const RESP_SCHEME: &str = "resp://";
 /// `Successfully saved data to disk: 5 keys, 100 bytes in 1.2 ms. Goodbye :)`: the shutdown
 /// save succeeded and the server is about to exit 0.
 pub const SHUTDOWN_SAVED: &str = "Successfully saved data to disk: ";

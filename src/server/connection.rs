@@ -17,7 +17,7 @@ use log::debug;
 use mio::net::TcpStream;
 
 use super::buffers::{InputBuffer, Output, Read};
-use super::codec::{Codec, Handler, Progress, OUTPUT_HIGH_WATER_BYTES};
+use super::codec::{Codec, Handler, LastWords, Progress, OUTPUT_HIGH_WATER_BYTES};
 use super::transport::Transport;
 
 /// Bytes read from one connection before the event loop turns to the others.
@@ -66,7 +66,8 @@ enum Execution {
     /// A request waits for an answer from a job (MKSNAP): nothing more is read or executed
     /// until [`Connection::deliver`], so answers stay in order.
     AwaitingAnswer,
-    /// A malformed request was answered: send what is queued, then close.
+    /// A malformed request was answered, or the client asked to leave: send what is queued,
+    /// then close.
     Closing,
 }
 
@@ -121,12 +122,12 @@ impl Connection {
     /// Before the connection is closed for the server's own reasons: if `may_send` (no queued
     /// answer waits for a commit), tells the client why, as a complete response if one can be
     /// said now, and makes one attempt to send what is queued.
-    pub fn say_goodbye(&mut self, text: &str, may_send: bool) {
+    pub fn say_goodbye(&mut self, words: LastWords, may_send: bool) {
         if !may_send {
             return;
         }
         if self.execution != Execution::AwaitingAnswer {
-            self.codec.interject(text, &mut self.output);
+            self.codec.interject(words, &mut self.output);
         }
         if let Err(error) = self.output.write_to(&mut self.transport) {
             debug!("{}: cannot send the last words: {error}", self.peer);
@@ -180,9 +181,10 @@ impl Connection {
         self.execution == Execution::AwaitingAnswer
     }
 
-    /// Delivers the answer the connection was waiting for; drive it afterwards.
-    pub fn deliver(&mut self, write_answer: impl FnOnce(&mut Output)) {
-        write_answer(&mut self.output);
+    /// Delivers the answer the connection was waiting for (whether its job succeeded); drive
+    /// it afterwards.
+    pub fn deliver(&mut self, succeeded: bool) {
+        self.codec.answer_deferred(succeeded, &mut self.output);
         self.output.release();
         self.execution = Execution::Running;
     }
@@ -206,6 +208,10 @@ impl Connection {
                 Progress::Deferred => self.execution = Execution::AwaitingAnswer,
                 Progress::Malformed(reason) => {
                     debug!("{}: closing after a malformed query: {reason}", self.peer);
+                    self.execution = Execution::Closing;
+                }
+                Progress::Quit => {
+                    debug!("{}: the client asked to close the connection", self.peer);
                     self.execution = Execution::Closing;
                 }
             }

@@ -1,6 +1,6 @@
 //! The listening sockets. Each one pairs an address with what its connections speak: a codec
-//! (Skyhash 1.0) over a transport (plain TCP). Connections accepted on a listener get that
-//! pair; everything after accepting is the same for all of them.
+//! (Skyhash 1.0 or RESP2) over a transport (plain TCP). Connections accepted on a listener get
+//! that pair; everything after accepting is the same for all of them.
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,7 +13,7 @@ use super::codec::{self, Codec};
 use super::transport::Transport;
 use super::ServerError;
 use crate::config::Config;
-use crate::log_lines::{SKYHASH_SCHEME, STARTED_ON};
+use crate::log_lines::{RESP_SCHEME, SKYHASH_SCHEME, STARTED_ON};
 
 /// At most this many listeners; their tokens come before the clients'.
 pub const MAX_LISTENERS: usize = 4;
@@ -22,6 +22,7 @@ pub const MAX_LISTENERS: usize = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Skyhash,
+    Resp,
 }
 
 /// The transport under the codec.
@@ -35,6 +36,7 @@ impl Protocol {
     fn scheme(self, security: &Security) -> &'static str {
         match (self, security) {
             (Protocol::Skyhash, Security::Plain) => SKYHASH_SCHEME,
+            (Protocol::Resp, Security::Plain) => RESP_SCHEME,
         }
     }
 }
@@ -60,7 +62,10 @@ impl Listeners {
         registry: &Registry,
         first_token: usize,
     ) -> Result<Listeners, ServerError> {
-        let wanted = [(Protocol::Skyhash, Security::Plain, config.port)];
+        let mut wanted = vec![(Protocol::Skyhash, Security::Plain, config.port)];
+        if let Some(port) = config.resp_port {
+            wanted.push((Protocol::Resp, Security::Plain, port));
+        }
         let mut open = Vec::with_capacity(wanted.len());
         for (index, (protocol, security, port)) in wanted.into_iter().enumerate() {
             let address = SocketAddr::new(config.host, port);
@@ -103,6 +108,14 @@ impl Listeners {
         self.open.len()
     }
 
+    /// The port the first listener speaking `protocol` is bound to, if there is one.
+    pub fn port_of(&self, protocol: Protocol) -> Option<u16> {
+        self.open
+            .iter()
+            .find(|listener| listener.protocol == protocol)
+            .map(|listener| listener.address.port())
+    }
+
     /// Accepts one connection from listener `index`.
     pub fn accept(&self, index: usize) -> io::Result<Accepted> {
         let Some(listener) = self.open.get(index) else {
@@ -136,13 +149,18 @@ pub struct Accepted {
 }
 
 impl Accepted {
-    /// The transport and codec of the new connection.
-    pub fn into_parts(self, max_query_bytes: usize) -> (Transport, SocketAddr, Codec) {
+    /// The transport and codec of the new connection; `client_id` is its RESP `CLIENT ID`.
+    pub fn into_parts(
+        self,
+        max_query_bytes: usize,
+        client_id: u64,
+    ) -> (Transport, SocketAddr, Codec) {
         let transport = match self.security {
             Security::Plain => Transport::Plain(self.stream),
         };
         let codec = match self.protocol {
             Protocol::Skyhash => Codec::Skyhash(codec::skyhash::Framing::new(max_query_bytes)),
+            Protocol::Resp => Codec::Resp(codec::resp::Framing::new(max_query_bytes, client_id)),
         };
         (transport, self.peer, codec)
     }

@@ -13,6 +13,7 @@ mod bytes;
 mod codec;
 mod connection;
 mod dispatch;
+mod info;
 mod listeners;
 mod saves;
 mod shutdown;
@@ -25,7 +26,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use log::{debug, info, warn};
 use mio::{Events, Interest, Poll, Token};
@@ -33,12 +34,13 @@ use slab::Slab;
 
 use crate::config::{Config, JournalFsync};
 use crate::persist::{Commit, Job, Persistence, StartupError};
-use crate::protocol::error_text;
 use crate::table::Table;
 use budget::ClientMemory;
+use codec::LastWords;
 use connection::{Connection, Turn};
 use dispatch::Dispatch;
-use listeners::{Accepted, Listeners, MAX_LISTENERS};
+use info::{Counters, ServerFacts};
+use listeners::{Accepted, Listeners, Protocol, MAX_LISTENERS};
 use signals::SignalSource;
 use timers::{Timer, Timers};
 
@@ -173,6 +175,10 @@ pub struct Server {
     timers: Timers,
     accepting: Accepting,
     phase: Phase,
+    facts: ServerFacts,
+    counters: Counters,
+    /// The `CLIENT ID` of the next connection accepted.
+    next_client_id: u64,
 }
 
 impl Server {
@@ -218,6 +224,11 @@ impl Server {
         }
         let client_memory = ClientMemory::new(config.max_client_memory);
         listeners.log_started();
+        let facts = ServerFacts {
+            started: SystemTime::now(),
+            started_at: Instant::now(),
+            resp_port: listeners.port_of(Protocol::Resp),
+        };
         Ok(Server {
             config,
             poll,
@@ -233,6 +244,9 @@ impl Server {
             timers,
             accepting: Accepting::Yes,
             phase: Phase::Serving,
+            facts,
+            counters: Counters::default(),
+            next_client_id: 1,
         })
     }
 
@@ -347,7 +361,10 @@ impl Server {
             return;
         }
         debug!("{peer}: connected");
-        let (transport, peer, codec) = accepted.into_parts(self.config.max_query_bytes);
+        self.counters.connections_received += 1;
+        let client_id = self.next_client_id;
+        self.next_client_id += 1;
+        let (transport, peer, codec) = accepted.into_parts(self.config.max_query_bytes, client_id);
         entry.insert(Connection::new(transport, peer, codec));
     }
 
@@ -368,10 +385,14 @@ impl Server {
             table: &mut self.table,
             persistence: &mut self.persistence,
             clients,
+            config: &self.config,
+            facts: &self.facts,
+            counters: &mut self.counters,
             connection: key,
+            queued_job: false,
         };
         let turn = connection.drive(&mut dispatch);
-        let awaiting_answer = connection.is_awaiting_answer();
+        let start_jobs = connection.is_awaiting_answer() || dispatch.queued_job;
         match turn {
             Ok(Turn::Yield) => self.ready.push_back(key),
             Ok(Turn::Wait) => {}
@@ -383,9 +404,9 @@ impl Server {
         }
         self.to_flush.push(key);
         self.recount(key);
-        if awaiting_answer {
-            // It asked for a snapshot: start it at the end of this turn, once its writes are
-            // committed, if no other save is running.
+        if start_jobs {
+            // It asked for a save or a snapshot: start it at the end of this turn, once its
+            // writes are committed, if no other save is running.
             self.jobs_due = true;
         }
     }
@@ -426,7 +447,7 @@ impl Server {
         // Queued answers may acknowledge writes the journal has not committed yet: they are
         // sent only if there are none.
         let committed = self.table.change_log().is_none_or(|log| log.is_empty());
-        connection.say_goodbye(error_text::CLIENT_MEMORY_LIMIT, committed);
+        connection.say_goodbye(LastWords::ClientMemoryLimit, committed);
         self.client_memory.count_closed();
         self.close_connection(key);
     }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use stratus::log_lines::{SKYHASH_SCHEME, STARTED_BY_CHILD, STARTED_ON};
+use stratus::log_lines::{RESP_SCHEME, SKYHASH_SCHEME, STARTED_BY_CHILD, STARTED_ON};
 use tempfile::TempDir;
 
 use super::memory::rss_kib;
@@ -246,11 +246,13 @@ impl ServerBuilder {
             );
         };
         let (host, port) = parse_listen_address(&line);
+        let resp_port = parse_resp_port(&line);
         let watchdog = start_watchdog(child.id());
         TestServer {
             child,
             host,
             port,
+            resp_port,
             builder: self,
             stdout,
             stderr,
@@ -314,6 +316,19 @@ fn parse_listen_address(line: &str) -> (String, u16) {
         .unwrap_or_else(|_| panic!("port in {line:?} is not a u16"));
     let host = host.trim_start_matches('[').trim_end_matches(']');
     (host.to_owned(), port)
+}
+
+/// The port of the `resp://host:port` address in the started line, if the server listens for
+/// RESP.
+fn parse_resp_port(line: &str) -> Option<u16> {
+    let address = line
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix(RESP_SCHEME))?;
+    let (_, port) = address.rsplit_once(':')?;
+    Some(
+        port.parse()
+            .unwrap_or_else(|_| panic!("RESP port in {line:?} is not a u16")),
+    )
 }
 
 /// Kills the process by pid after `WATCHDOG` unless the sender is dropped first.
@@ -393,6 +408,8 @@ pub struct TestServer {
     child: Child,
     pub host: String,
     pub port: u16,
+    /// The RESP listener's port, when it was asked for (`--resp-port`).
+    pub resp_port: Option<u16>,
     builder: ServerBuilder,
     stdout: Lines,
     stderr: Lines,
@@ -500,6 +517,30 @@ impl TestServer {
         stream.set_write_timeout(Some(PATIENCE)).unwrap();
         stream.set_nodelay(true).unwrap();
         stream
+    }
+
+    /// The RESP port; panics if the server was started without `--resp-port`.
+    pub fn resp(&self) -> u16 {
+        self.resp_port
+            .expect("the server was started with --resp-port, so it logs resp://")
+    }
+
+    /// A raw TCP connection to the RESP port, with a read timeout of `PATIENCE`.
+    pub fn resp_raw(&self) -> TcpStream {
+        let stream = TcpStream::connect((self.host.as_str(), self.resp()))
+            .unwrap_or_else(|error| panic!("RESP connect to port {}: {error}", self.resp()));
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.set_write_timeout(Some(PATIENCE)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream
+    }
+
+    /// A connected client of the `redis` crate on the RESP port.
+    pub fn redis(&self) -> redis::Connection {
+        let url = format!("redis://{}:{}/", self.host, self.resp());
+        redis::Client::open(url.as_str())
+            .and_then(|client| client.get_connection())
+            .unwrap_or_else(|error| panic!("redis client connect to {url}: {error}"))
     }
 
     /// Stderr lines so far.
