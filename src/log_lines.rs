@@ -11,6 +11,11 @@ pub const SKYHASH_SCHEME: &str = "skyhash://";
 /// one and ` and ` (`Server started on: skyhash://A and skyhash-secure://B`), or alone with
 /// TLS only.
 pub const SKYHASH_SECURE_SCHEME: &str = "skyhash-secure://";
+/// The scheme of the plain RESP listener's address in [`STARTED_ON`], when there is one:
+/// `Server started on: skyhash://127.0.0.1:2003 and resp://127.0.0.1:6379`.
+pub const RESP_SCHEME: &str = "resp://";
+/// The scheme of the RESP-over-TLS listener's address in [`STARTED_ON`], when there is one.
+pub const RESP_SECURE_SCHEME: &str = "resp-secure://";
 /// `Successfully saved data to disk: 5 keys, 100 bytes in 1.2 ms. Goodbye :)`: the shutdown
 /// save succeeded and the server is about to exit 0.
 pub const SHUTDOWN_SAVED: &str = "Successfully saved data to disk: ";

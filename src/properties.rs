@@ -25,6 +25,7 @@ use crate::persist::journal::format as journal_format;
 use crate::persist::{format, legacy};
 use crate::protocol::parse::{to_owned, OwnedElement, QueryParser};
 use crate::protocol::{reply, write, Element, ProtocolError};
+use crate::resp;
 use crate::table::Table;
 
 mod journal;
@@ -209,6 +210,25 @@ fn parse_in_chunks(input: &[u8], max_query_bytes: usize, chunk_sizes: &[usize]) 
     unreachable!("the chunk sizes are never empty")
 }
 
+/// The chunk sizes (1 to 9 bytes, cycled) a split-pattern byte stands for.
+fn chunk_sizes(pattern: u8) -> Vec<usize> {
+    let mut state = u32::from(pattern) | 0x100;
+    (0..16)
+        .map(|_| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            1 + (state >> 16) as usize % 9
+        })
+        .collect()
+}
+
+/// The query limit a limit byte stands for: 0 is 1 MiB, `n` is `8 + 4n` bytes.
+fn query_limit(limit: u8) -> usize {
+    match limit {
+        0 => 1 << 20,
+        limit => 8 + usize::from(limit) * 4,
+    }
+}
+
 /// `protocol_parse`: however the input is split, the incremental parser yields exactly the
 /// queries (and the error) it yields on the whole input; and every action it yields, encoded
 /// again as a client would, parses back to itself. The first byte chooses the split pattern,
@@ -217,18 +237,9 @@ pub fn protocol_parse(bytes: &[u8]) {
     let [pattern, limit, input @ ..] = bytes else {
         return;
     };
-    let max_query_bytes = match limit {
-        0 => 1 << 20,
-        limit => 8 + usize::from(*limit) * 4,
-    };
+    let max_query_bytes = query_limit(*limit);
     let whole = parse_whole(input, max_query_bytes);
-    let mut state = u32::from(*pattern) | 0x100;
-    let chunk_sizes: Vec<usize> = (0..16)
-        .map(|_| {
-            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            1 + (state >> 16) as usize % 9
-        })
-        .collect();
+    let chunk_sizes = chunk_sizes(*pattern);
     for sizes in [&[1][..], &chunk_sizes] {
         assert_eq!(
             parse_in_chunks(input, max_query_bytes, sizes),
@@ -250,6 +261,70 @@ pub fn protocol_parse(bytes: &[u8]) {
                 );
             }
         }
+    }
+}
+
+type RespOutcome = Vec<Result<Vec<Vec<u8>>, resp::ProtocolError>>;
+
+/// Parses RESP requests from `input` arriving in chunks of the given sizes (cycled), keeping
+/// one parser and one growing buffer as a connection does.
+fn resp_in_chunks(input: &[u8], max_query_bytes: usize, chunk_sizes: &[usize]) -> RespOutcome {
+    let mut parser = resp::RequestParser::new(max_query_bytes);
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut outcome = Vec::new();
+    let mut fed = 0;
+    for size in chunk_sizes.iter().cycle() {
+        let end = (fed + size.max(&1)).min(input.len());
+        buffer.extend_from_slice(&input[fed..end]);
+        fed = end;
+        loop {
+            match parser.parse(&buffer) {
+                Ok(Some(len)) => {
+                    let args = parser.args(&buffer[..len]).iter().map(<[u8]>::to_vec);
+                    outcome.push(Ok(args.collect()));
+                    buffer.drain(..len);
+                    parser.reset();
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    outcome.push(Err(error));
+                    return outcome;
+                }
+            }
+        }
+        if fed == input.len() {
+            return outcome;
+        }
+    }
+    unreachable!("the chunk sizes are never empty")
+}
+
+/// `resp_parse`: however the input is split, the incremental RESP parser yields exactly the
+/// requests (and the error) it yields on the whole input; and every request, encoded again as
+/// a multibulk, parses back to the same arguments. Control bytes as for `protocol_parse`.
+pub fn resp_parse(bytes: &[u8]) {
+    let [pattern, limit, input @ ..] = bytes else {
+        return;
+    };
+    let max_query_bytes = query_limit(*limit);
+    let whole = resp_in_chunks(input, max_query_bytes, &[input.len()]);
+    for sizes in [&[1][..], &chunk_sizes(*pattern)] {
+        assert_eq!(
+            resp_in_chunks(input, max_query_bytes, sizes),
+            whole,
+            "split parsing ({sizes:?}) disagrees with whole parsing"
+        );
+    }
+    for args in whole.iter().flatten() {
+        let parts: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let mut encoded = Vec::new();
+        resp::write::request(&mut encoded, &parts);
+        let reparsed = resp_in_chunks(&encoded, u32::MAX as usize, &[encoded.len()]);
+        assert_eq!(
+            reparsed,
+            vec![Ok(args.clone())],
+            "a request did not survive re-encoding"
+        );
     }
 }
 

@@ -4,6 +4,23 @@
 
 use std::sync::Arc;
 
+/// Longest decimal rendering of a u64 (18446744073709551615).
+pub const U64_MAX_DIGITS: usize = 20;
+
+/// Renders `value` in decimal into the end of `digits` and returns that part: the one number
+/// formatter both protocols' encoders use, without allocating.
+pub fn decimal(mut value: u64, digits: &mut [u8; U64_MAX_DIGITS]) -> &[u8] {
+    let mut start = U64_MAX_DIGITS;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            return &digits[start..];
+        }
+    }
+}
+
 /// Where response bytes go: a plain `Vec<u8>`, or a connection's output, which can also queue
 /// a shared value without copying it and knows how much more it may take.
 pub trait Sink {

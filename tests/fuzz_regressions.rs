@@ -134,6 +134,11 @@ fn protocol_parse_seeds_hold() {
 }
 
 #[test]
+fn resp_parse_seeds_hold() {
+    replay("resp_parse", properties::resp_parse);
+}
+
+#[test]
 fn actions_vs_model_seeds_hold() {
     replay("actions_vs_model", properties::actions_vs_model);
 }

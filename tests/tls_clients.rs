@@ -296,3 +296,37 @@ fn every_key_encoding_is_served() {
         assert_eq!(query(&mut con, &["HEYA"]), string("HEY!"), "{encoding:?}");
     }
 }
+
+#[test]
+fn resp_over_tls_shares_the_key_the_chain_and_the_table() {
+    let (server, files) = start_tls_server(&["--resp-port", "0", "--resp-tls-port", "0"]);
+    let started = server
+        .logs()
+        .into_iter()
+        .find(|line| line.contains("Server started on: "))
+        .unwrap();
+    let (Some(tls_port), Some(resp_port), Some(resp_tls_port)) =
+        (server.tls_port, server.resp_port, server.resp_tls_port)
+    else {
+        panic!("not every listener is logged: {started}");
+    };
+    let wanted = format!(
+        "Server started on: skyhash://127.0.0.1:{} and skyhash-secure://127.0.0.1:{tls_port} \
+         and resp://127.0.0.1:{resp_port} and resp-secure://127.0.0.1:{resp_tls_port}",
+        server.port
+    );
+    assert!(started.ends_with(&wanted), "{started:?}");
+    let mut resp = TlsClient::to_port(&server, resp_tls_port, &files.ca);
+    exchange(&mut resp, b"*1\r\n$4\r\nPING\r\n", b"+PONG\r\n");
+    exchange(
+        &mut resp,
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n",
+        b"+OK\r\n",
+    );
+    let mut skyhash = TlsClient::to(&server, &files.ca);
+    exchange(
+        &mut skyhash,
+        &simple_query(&[b"GET", b"k"]),
+        &value_response(b"hello"),
+    );
+}

@@ -1,7 +1,9 @@
 //! Writes the fuzz seeds into `fuzz/seeds/<target>/`: data files of both versions made by the
 //! encoder and a few damaged ones, journal segments and frame bodies (in `journal.rs`), Skytable
-//! 0.6 files, every query of the spec's byte-exact examples, and action sequences that reach
-//! every action; and `fuzz/dicts/actions_vs_model.dict`, whose entries are encoded action steps. Run `cargo run --example fuzz_seeds` after a format or an action list
+//! 0.6 files, every query of the spec's byte-exact examples, the RESP requests and protocol
+//! errors Redis 7.0.15 was seen to give, and action sequences that reach every action; and
+//! `fuzz/dicts/actions_vs_model.dict`, whose entries are encoded action steps. Run `cargo run
+//! --example fuzz_seeds` after a format or an action list
 //! changes, and commit the result; `tests/fuzz_regressions.rs` replays every seed.
 //!
 //! It only (over)writes the files it makes: crash reproducers committed beside them are kept.
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 use stratus::persist::format;
 use stratus::properties::{encode_model_steps, ModelStep};
 use stratus::protocol::write;
+use stratus::resp;
 use stratus::table::Table;
 
 use format::{ENTRY_COUNT_OFFSET, FLAGS_OFFSET, JOURNAL_SEGMENT_OFFSET, VERSION_OFFSET};
@@ -27,7 +30,7 @@ type Seed = (String, Vec<u8>);
 
 fn main() -> io::Result<()> {
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds"));
-    let targets: [(&str, Vec<Seed>); 7] = [
+    let targets: [(&str, Vec<Seed>); 8] = [
         ("format_decode", format_decode_seeds()),
         ("format_decode_sealed", format_decode_sealed_seeds()),
         ("journal_decode", journal::journal_decode_seeds()),
@@ -37,6 +40,7 @@ fn main() -> io::Result<()> {
         ),
         ("legacy_decode", legacy_decode_seeds()),
         ("protocol_parse", protocol_parse_seeds()),
+        ("resp_parse", resp_parse_seeds()),
         ("actions_vs_model", actions_vs_model_seeds()),
     ];
     for (target, seeds) in targets {
@@ -490,6 +494,76 @@ fn protocol_parse_seeds() -> Vec<Seed> {
     seeds.push((
         "limit-1-mib-3000-byte-value".to_owned(),
         protocol_input(200, 0, &action_query(&[b"SET", b"big", &large_value])),
+    ));
+    seeds
+}
+
+fn resp_request(parts: &[&[u8]]) -> Vec<u8> {
+    let mut request = Vec::new();
+    resp::write::request(&mut request, parts);
+    request
+}
+
+fn resp_parse_seeds() -> Vec<Seed> {
+    let requests: [(&str, &[u8]); 30] = [
+        ("multibulk-ping", b"*1\r\n$4\r\nPING\r\n"),
+        (
+            "multibulk-set-empty-value",
+            b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n",
+        ),
+        (
+            "multibulk-binary-argument",
+            b"*2\r\n$3\r\nGET\r\n$2\r\n\xff\x00\r\n",
+        ),
+        ("terminators-skipped-unread", b"*1\rX$4\r\nPINGxx"),
+        ("multibulk-zero", b"*0\r\n"),
+        ("multibulk-minus-one", b"*-1\r\n"),
+        ("inline-ping-crlf", b"PING\r\n"),
+        ("inline-ping-lf", b"PING\n"),
+        ("inline-blank-lines", b"\r\n\n  \t \r\nPING\r\n"),
+        ("inline-double-quotes", b"set \"x y\" \"1 2\"\r\n"),
+        ("inline-escapes", b"set \"a\\x41\\n\\q\" ''\n"),
+        ("inline-single-quote-escape", b"get 'it\\'s'\n"),
+        ("inline-quote-mid-word", b"get a\"b c\"\n"),
+        ("inline-nul-ends-line", b"get a\x00b c\n"),
+        ("inline-vertical-tab", b"get \x0ba\n"),
+        ("count-not-a-number", b"*x\r\n"),
+        ("count-leading-zero", b"*01\r\n"),
+        ("count-above-int-max", b"*2147483648\r\n"),
+        ("count-int-max", b"*2147483647\r\n"),
+        ("count-past-i64", b"*99999999999999999999\r\n"),
+        ("bulk-without-dollar", b"*1\r\n+4\r\n"),
+        ("bulk-length-negative", b"*1\r\n$-1\r\n"),
+        ("bulk-length-leading-zero", b"*1\r\n$04\r\nPING\r\n"),
+        ("bulk-length-over-512-mib", b"*1\r\n$536870913\r\n"),
+        ("bulk-length-past-limit", b"*1\r\n$1048576\r\n"),
+        ("unbalanced-double-quote", b"get \"abc\r\n"),
+        ("quote-not-followed-by-space", b"get \"a\"b\r\n"),
+        ("single-quote-not-followed-by-space", b"get 'a'b\n"),
+        ("inline-then-multibulk", b"PING\r\n*1\r\n$4\r\nPING\r\n"),
+        ("partial-bulk", b"*2\r\n$3\r\nGET\r\n$10\r\nabc"),
+    ];
+    let mut seeds: Vec<Seed> = requests
+        .iter()
+        .map(|(name, bytes)| (name.to_string(), protocol_input(0, 0, bytes)))
+        .collect();
+    let set = resp_request(&[b"SET", b"x", b"100"]);
+    let get = resp_request(&[b"GET", b"x"]);
+    let stream = [set.as_slice(), &get, b"PING\r\n", &get].concat();
+    seeds.push((
+        "stream-of-four-requests".to_owned(),
+        protocol_input(7, 0, &stream),
+    ));
+    // 8 + 4 * 4 = 24 bytes admits GET x (22 bytes) but not SET x 100 (31 bytes).
+    seeds.push((
+        "limit-24-bytes-get-then-set".to_owned(),
+        protocol_input(3, 4, &[get.as_slice(), &set].concat()),
+    ));
+    let mut long_line = vec![b'a'; 70 * 1024];
+    long_line.push(b'\n');
+    seeds.push((
+        "inline-over-64-kib".to_owned(),
+        protocol_input(9, 0, &long_line),
     ));
     seeds
 }

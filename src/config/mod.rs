@@ -72,7 +72,8 @@ pub struct Config {
     pub snapshot: Option<SnapshotConfig>,
     /// The journal of writes and when it is fsynced; `None` keeps no journal, as skyd kept none.
     pub journal: Option<JournalFsync>,
-    /// Validated but not served: the server decides what to do with it.
+    /// The TLS listener's key, chain and port, and whether it is the only Skyhash listener;
+    /// `None` serves no TLS. The files are read by the server, before it binds.
     pub tls: Option<TlsConfig>,
     /// A plain-text RESP2 (Redis protocol) listener on this port, 0 for any free port; `None`
     /// serves no RESP. Always `None` when TLS is configured TLS-only.

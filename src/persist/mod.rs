@@ -139,6 +139,11 @@ impl Persistence {
         self.running.is_some()
     }
 
+    /// The job a child is running now, if any.
+    pub fn running_job(&self) -> Option<&Job> {
+        self.running.as_ref().map(|running| &running.job)
+    }
+
     /// Whether a failed periodic snapshot poisons (and so must be retried while poisoned).
     fn snapshots_failsafe(&self) -> bool {
         self.snapshots.is_some_and(|config| config.failsafe)

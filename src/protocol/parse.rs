@@ -8,6 +8,9 @@
 
 use std::fmt;
 
+pub use crate::args::Args;
+use crate::args::Span;
+
 /// Byte that opens a query: `*<count>\n`.
 const QUERY_SYMBOL: u8 = b'*';
 /// Length-prefixed byte string: `+<len>\n<bytes>\n`.
@@ -69,14 +72,6 @@ impl fmt::Display for ProtocolError {
 }
 
 impl std::error::Error for ProtocolError {}
-
-/// Where one string argument lies, relative to the start of its query. `u32` keeps the span
-/// list at 8 bytes per argument; the configured query limit never exceeds `u32::MAX`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Span {
-    start: u32,
-    len: u32,
-}
 
 /// One top-level element of a parsed query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,10 +279,7 @@ impl QueryParser {
         if parent == FrameKind::Query {
             self.elements.push(Element::NotAnAction);
         } else if parent == (FrameKind::FlatArray { record: true }) {
-            self.args.push(Span {
-                start: start as u32,
-                len: len as u32,
-            });
+            self.args.push(Span::new(start, len as usize));
         }
         self.pos = end + 1;
         self.finish_element();
@@ -438,55 +430,7 @@ impl<'a> ParsedQuery<'a> {
 
     /// The strings of an [`Element::Action`]: the action name first, then its arguments.
     pub fn action_args(&self, first: usize, count: usize) -> Args<'a> {
-        Args {
-            buf: self.buf,
-            spans: &self.args[first..first + count],
-        }
-    }
-}
-
-/// The strings of one action, without copying them out of the read buffer.
-#[derive(Debug, Clone, Copy)]
-pub struct Args<'a> {
-    buf: &'a [u8],
-    spans: &'a [Span],
-}
-
-impl<'a> Args<'a> {
-    pub fn len(&self) -> usize {
-        self.spans.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
-    }
-
-    pub fn get(&self, index: usize) -> &'a [u8] {
-        let span = self.spans[index];
-        let start = span.start as usize;
-        &self.buf[start..start + span.len as usize]
-    }
-
-    /// Everything after the first string (the action's arguments after its name).
-    pub fn skip_first(&self) -> Args<'a> {
-        Args {
-            buf: self.buf,
-            spans: self.spans.get(1..).unwrap_or(&[]),
-        }
-    }
-
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + 'a {
-        let buf = self.buf;
-        self.spans.iter().map(move |span| {
-            let start = span.start as usize;
-            &buf[start..start + span.len as usize]
-        })
-    }
-
-    /// Consecutive pairs `(args[0], args[1]), (args[2], args[3]), …`; an odd last one is dropped.
-    pub fn pairs(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
-        let this = *self;
-        (0..self.len() / 2).map(move |i| (this.get(2 * i), this.get(2 * i + 1)))
+        Args::new(self.buf, &self.args[first..first + count])
     }
 }
 

@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use super::ResponseCode;
 pub use crate::sink::Sink;
-
-/// Longest decimal rendering of a u64 (18446744073709551615).
-const U64_MAX_DIGITS: usize = 20;
+use crate::sink::{decimal, U64_MAX_DIGITS};
 
 /// `*<count>\n`: the header of a response to a query with `count` elements.
 pub fn query_header(out: &mut impl Sink, count: usize) {
@@ -80,19 +78,6 @@ fn header(out: &mut impl Sink, symbol: u8, number: u64) {
     out.put_byte(symbol);
     out.put(decimal(number, &mut digits));
     out.put_byte(b'\n');
-}
-
-/// Renders `value` in decimal into the end of `digits` and returns that part.
-fn decimal(mut value: u64, digits: &mut [u8; U64_MAX_DIGITS]) -> &[u8] {
-    let mut start = U64_MAX_DIGITS;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            return &digits[start..];
-        }
-    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use log::debug;
 use mio::net::TcpStream;
 
 use super::buffers::{InputBuffer, Output, Read};
-use super::codec::{Codec, Handler, Progress, OUTPUT_HIGH_WATER_BYTES};
+use super::codec::{Codec, Handler, LastWords, Progress, OUTPUT_HIGH_WATER_BYTES};
 use super::transport::Transport;
 
 /// Bytes read from one connection before the event loop turns to the others.
@@ -70,7 +70,8 @@ enum Execution {
     /// A request waits for an answer from a job (MKSNAP): nothing more is read or executed
     /// until [`Connection::deliver`], so answers stay in order.
     AwaitingAnswer,
-    /// A malformed request was answered: send what is queued, then close.
+    /// A malformed request was answered, or the client asked to leave: send what is queued,
+    /// then close.
     Closing,
 }
 
@@ -155,12 +156,12 @@ impl Connection {
     /// said now, and makes one attempt to send what is queued and a TLS close_notify. Without
     /// `may_send` nothing is sent, close_notify included: a clean end of the stream would
     /// hide the answers that were dropped.
-    pub fn say_goodbye(&mut self, text: &str, may_send: bool) {
+    pub fn say_goodbye(&mut self, words: LastWords, may_send: bool) {
         if !may_send {
             return;
         }
         if self.execution != Execution::AwaitingAnswer {
-            self.codec.interject(text, &mut self.output);
+            self.codec.interject(words, &mut self.output);
         }
         let sent = self.output.write_to(&mut self.transport).and_then(|()| {
             self.transport.close_notify();
@@ -225,9 +226,10 @@ impl Connection {
         self.execution == Execution::AwaitingAnswer
     }
 
-    /// Delivers the answer the connection was waiting for; drive it afterwards.
-    pub fn deliver(&mut self, write_answer: impl FnOnce(&mut Output)) {
-        write_answer(&mut self.output);
+    /// Delivers the answer the connection was waiting for (whether its job succeeded); drive
+    /// it afterwards.
+    pub fn deliver(&mut self, succeeded: bool) {
+        self.codec.answer_deferred(succeeded, &mut self.output);
         self.output.release();
         self.execution = Execution::Running;
     }
@@ -251,6 +253,10 @@ impl Connection {
                 Progress::Deferred => self.execution = Execution::AwaitingAnswer,
                 Progress::Malformed(reason) => {
                     debug!("{}: closing after a malformed query: {reason}", self.peer);
+                    self.execution = Execution::Closing;
+                }
+                Progress::Quit => {
+                    debug!("{}: the client asked to close the connection", self.peer);
                     self.execution = Execution::Closing;
                 }
             }

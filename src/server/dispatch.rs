@@ -1,15 +1,21 @@
 //! Dispatch: the one place where a request framed by a codec meets the table and the server's
-//! state. Poisoning becomes refused writes here; SYS is answered from the persistence state;
-//! MKSNAP becomes a snapshot job, answered at once if refused, or deferred until the job ends.
+//! state. Poisoning becomes refused writes here (Skyhash's server error, RESP's `-MISCONF`);
+//! SYS and INFO are answered from the server's state; MKSNAP and SAVE become save jobs,
+//! answered at once if refused, or deferred until the job ends.
 
 use super::budget::ClientsStatus;
 use super::buffers::Output;
 use super::codec::{Handled, Handler};
+use super::info::{self, Counters, InfoState, ServerFacts};
 use super::status;
 use crate::action::{self, AdminRequest, Outcome, Writes};
+use crate::args::Args;
+use crate::command::{self, errors, ServerRequest, Session};
+use crate::config::Config;
 use crate::persist::{Job, Persistence, Refusal};
-use crate::protocol::write::{self, Sink};
-use crate::protocol::{error_text, Args, ResponseCode};
+use crate::protocol::error_text;
+use crate::protocol::write as skyhash_write;
+use crate::resp::write;
 use crate::table::Table;
 
 /// What dispatch needs for one connection's requests.
@@ -17,8 +23,13 @@ pub struct Dispatch<'a> {
     pub table: &'a mut Table,
     pub persistence: &'a mut Persistence,
     pub clients: ClientsStatus,
+    pub config: &'a Config,
+    pub facts: &'a ServerFacts,
+    pub counters: &'a mut Counters,
     /// The connection's slab key, named as the waiter of a job it asks for.
     pub connection: usize,
+    /// Set when a request queued a save job nobody waits for (BGSAVE): the loop starts it.
+    pub queued_job: bool,
 }
 
 impl Dispatch<'_> {
@@ -51,7 +62,7 @@ impl Dispatch<'_> {
                     Ok(()) => return Handled::Deferred,
                     Err(refusal) => refusal,
                 };
-                write::error_text(
+                skyhash_write::error_text(
                     out,
                     match refusal {
                         Refusal::Disabled => error_text::SNAPSHOT_DISABLED,
@@ -64,26 +75,83 @@ impl Dispatch<'_> {
             }
         }
     }
+
+    fn server_request(&mut self, request: ServerRequest<'_>, out: &mut Output) -> Handled {
+        match request {
+            ServerRequest::Info(sections) => {
+                let state = InfoState {
+                    config: self.config,
+                    facts: self.facts,
+                    counters: *self.counters,
+                    clients: self.clients,
+                    persistence: self.persistence.status(self.table),
+                    table: self.table,
+                };
+                write::bulk(out, info::info_text(sections, &state).as_bytes());
+            }
+            ServerRequest::ConfigGet { patterns } => {
+                let parameters =
+                    info::config_parameters(self.config, self.facts, self.persistence.data_file());
+                command::config_get(&parameters, patterns, out);
+            }
+            ServerRequest::Save => {
+                let job = Job::Bgsave {
+                    waiter: Some(self.connection),
+                };
+                match self.persistence.request(job) {
+                    Ok(()) => return Handled::Deferred,
+                    Err(_) => write::error(out, errors::SAVE_FAILED),
+                }
+            }
+            ServerRequest::Bgsave { schedule } => self.bgsave(schedule, out),
+            ServerRequest::Lastsave => {
+                let persistence = self.persistence.status(self.table);
+                write::integer(out, info::last_save(&persistence, self.facts));
+            }
+        }
+        Handled::Answered
+    }
+
+    /// BGSAVE as Redis answers it: refused while one is being written, and while another save
+    /// (a snapshot) is unless SCHEDULE asks to queue it.
+    fn bgsave(&mut self, schedule: bool, out: &mut Output) {
+        let running = self.persistence.running_job();
+        if matches!(running, Some(Job::Bgsave { .. })) {
+            return write::error(out, errors::BGSAVE_IN_PROGRESS);
+        }
+        let busy = running.is_some();
+        if busy && !schedule {
+            return write::error(out, errors::BGSAVE_OTHER_CHILD);
+        }
+        // The periodic BGSAVE's job: one already queued is not queued twice.
+        let _ = self.persistence.request(Job::PERIODIC_BGSAVE);
+        self.queued_job = true;
+        write::simple(
+            out,
+            if busy {
+                "Background saving scheduled"
+            } else {
+                "Background saving started"
+            },
+        );
+    }
 }
 
 impl Handler for Dispatch<'_> {
     fn skyhash_action(&mut self, strings: Args<'_>, out: &mut Output) -> Handled {
+        self.counters.commands_processed += 1;
         match action::execute(self.table, self.writes(), strings, out) {
             Outcome::Answered => Handled::Answered,
             Outcome::Admin(request) => self.admin(&request, out),
         }
     }
-}
 
-/// The answer to a MKSNAP whose job finished: okay once the file is durable, else a server
-/// error (the cause is in the log and in `SYS INFO persistence`).
-pub fn write_snapshot_result(succeeded: bool, out: &mut impl Sink) {
-    write::code(
-        out,
-        if succeeded {
-            ResponseCode::Okay
-        } else {
-            ResponseCode::ServerError
-        },
-    );
+    fn resp_command(&mut self, args: Args<'_>, session: &mut Session, out: &mut Output) -> Handled {
+        self.counters.commands_processed += 1;
+        match command::execute(self.table, self.writes(), session, args, out) {
+            command::Outcome::Answered => Handled::Answered,
+            command::Outcome::Close => Handled::Close,
+            command::Outcome::Server(request) => self.server_request(request, out),
+        }
+    }
 }

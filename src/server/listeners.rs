@@ -1,8 +1,8 @@
 //! The listening sockets. Each one pairs an address with what its connections speak: a codec
-//! (Skyhash 1.0) over a transport (plain TCP, or TLS over it). Connections accepted on a
-//! listener get that pair; everything after accepting is the same for all of them. As in
-//! skyd, the plain listener comes first, then the TLS one, and `--sslonly` leaves only the
-//! latter.
+//! (Skyhash 1.0 or RESP2) over a transport (plain TCP, or TLS over it). Connections accepted
+//! on a listener get that pair; everything after accepting is the same for all of them. As in
+//! skyd, the plain Skyhash listener comes first, then the TLS one, and `--sslonly` leaves only
+//! the latter; the RESP listeners follow, plain then TLS.
 
 use std::io;
 use std::net::SocketAddr;
@@ -17,7 +17,9 @@ use super::tls::TlsStream;
 use super::transport::Transport;
 use super::ServerError;
 use crate::config::Config;
-use crate::log_lines::{SKYHASH_SCHEME, SKYHASH_SECURE_SCHEME, STARTED_ON};
+use crate::log_lines::{
+    RESP_SCHEME, RESP_SECURE_SCHEME, SKYHASH_SCHEME, SKYHASH_SECURE_SCHEME, STARTED_ON,
+};
 
 /// At most this many listeners; their tokens come before the clients'.
 pub const MAX_LISTENERS: usize = 4;
@@ -26,6 +28,7 @@ pub const MAX_LISTENERS: usize = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Skyhash,
+    Resp,
 }
 
 /// The transport under the codec: any protocol can be served over either.
@@ -42,6 +45,8 @@ impl Protocol {
         match (self, security) {
             (Protocol::Skyhash, Security::Plain) => SKYHASH_SCHEME,
             (Protocol::Skyhash, Security::Tls(_)) => SKYHASH_SECURE_SCHEME,
+            (Protocol::Resp, Security::Plain) => RESP_SCHEME,
+            (Protocol::Resp, Security::Tls(_)) => RESP_SECURE_SCHEME,
         }
     }
 }
@@ -74,9 +79,20 @@ impl Listeners {
         if !tls_only {
             wanted.push((Protocol::Skyhash, Security::Plain, config.port));
         }
-        if let (Some(settings), Some(server_config)) = (&config.tls, tls) {
-            let security = Security::Tls(Arc::clone(server_config));
-            wanted.push((Protocol::Skyhash, security, settings.port));
+        let secure = match (&config.tls, tls) {
+            (Some(settings), Some(server_config)) => {
+                Some((settings.port, Security::Tls(Arc::clone(server_config))))
+            }
+            _ => None,
+        };
+        if let Some((port, security)) = &secure {
+            wanted.push((Protocol::Skyhash, security.clone(), *port));
+        }
+        if let Some(port) = config.resp_port {
+            wanted.push((Protocol::Resp, Security::Plain, port));
+        }
+        if let (Some(port), Some((_, security))) = (config.resp_tls_port, &secure) {
+            wanted.push((Protocol::Resp, security.clone(), port));
         }
         let mut open = Vec::with_capacity(wanted.len());
         for (index, (protocol, security, port)) in wanted.into_iter().enumerate() {
@@ -121,6 +137,14 @@ impl Listeners {
         self.open.len()
     }
 
+    /// The port the first listener speaking `protocol` is bound to, if there is one.
+    pub fn port_of(&self, protocol: Protocol) -> Option<u16> {
+        self.open
+            .iter()
+            .find(|listener| listener.protocol == protocol)
+            .map(|listener| listener.address.port())
+    }
+
     /// Accepts one connection from listener `index`.
     pub fn accept(&self, index: usize) -> io::Result<Accepted> {
         let Some(listener) = self.open.get(index) else {
@@ -154,11 +178,13 @@ pub struct Accepted {
 }
 
 impl Accepted {
-    /// The transport and codec of the new connection. Fails only if rustls refuses to start
-    /// a session with the configuration, which it accepted at start-up.
+    /// The transport and codec of the new connection; `client_id` is its RESP `CLIENT ID`.
+    /// Fails only if rustls refuses to start a session with the configuration, which it
+    /// accepted at start-up.
     pub fn into_parts(
         self,
         max_query_bytes: usize,
+        client_id: u64,
     ) -> Result<(Transport, SocketAddr, Codec), rustls::Error> {
         let transport = match self.security {
             Security::Plain => Transport::Plain(self.stream),
@@ -169,6 +195,7 @@ impl Accepted {
         };
         let codec = match self.protocol {
             Protocol::Skyhash => Codec::Skyhash(codec::skyhash::Framing::new(max_query_bytes)),
+            Protocol::Resp => Codec::Resp(codec::resp::Framing::new(max_query_bytes, client_id)),
         };
         Ok((transport, self.peer, codec))
     }

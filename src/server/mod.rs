@@ -15,6 +15,7 @@ mod codec;
 mod connection;
 mod dispatch;
 mod handshakes;
+mod info;
 mod listeners;
 mod saves;
 mod shutdown;
@@ -28,7 +29,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use log::{debug, info, warn};
 use mio::{Events, Interest, Poll, Token};
@@ -36,13 +37,14 @@ use slab::Slab;
 
 use crate::config::{Config, JournalFsync};
 use crate::persist::{Commit, Job, Persistence, StartupError};
-use crate::protocol::error_text;
 use crate::table::Table;
 use budget::{ClientMemory, ClientsStatus, TlsCounts};
+use codec::LastWords;
 use connection::{Connection, ConnectionId, Turn};
 use dispatch::Dispatch;
 use handshakes::{HandshakeDeadlines, HANDSHAKE_TIMEOUT};
-use listeners::{Accepted, Listeners, MAX_LISTENERS};
+use info::{Counters, ServerFacts};
+use listeners::{Accepted, Listeners, Protocol, MAX_LISTENERS};
 use signals::SignalSource;
 use timers::{Timer, Timers};
 use tls::TlsSetupError;
@@ -174,11 +176,14 @@ pub struct Server {
     /// TLS connections in the order they were accepted, to close those whose handshake has
     /// not completed in time.
     handshakes: HandshakeDeadlines,
-    /// The id of the next connection accepted.
-    next_connection_id: u64,
     timers: Timers,
     accepting: Accepting,
     phase: Phase,
+    facts: ServerFacts,
+    counters: Counters,
+    /// The id of the next connection accepted: its RESP `CLIENT ID`, and its
+    /// [`ConnectionId`], never reused.
+    next_client_id: u64,
 }
 
 impl Server {
@@ -238,6 +243,11 @@ impl Server {
         }
         let client_memory = ClientMemory::new(config.max_client_memory);
         listeners.log_started();
+        let facts = ServerFacts {
+            started: SystemTime::now(),
+            started_at: Instant::now(),
+            resp_port: listeners.port_of(Protocol::Resp),
+        };
         Ok(Server {
             config,
             poll,
@@ -252,10 +262,12 @@ impl Server {
             client_memory,
             tls_counts: TlsCounts::default(),
             handshakes: HandshakeDeadlines::default(),
-            next_connection_id: 0,
             timers,
             accepting: Accepting::Yes,
             phase: Phase::Serving,
+            facts,
+            counters: Counters::default(),
+            next_client_id: 1,
         })
     }
 
@@ -360,7 +372,11 @@ impl Server {
             debug!("{peer}: cannot disable Nagle's algorithm: {error}");
         }
         let is_tls = accepted.is_tls();
-        let (mut transport, peer, codec) = match accepted.into_parts(self.config.max_query_bytes) {
+        // RESP's `CLIENT ID`, and what tells this connection from a later one with its key.
+        let client_id = self.next_client_id;
+        self.next_client_id += 1;
+        let parts = accepted.into_parts(self.config.max_query_bytes, client_id);
+        let (mut transport, peer, codec) = match parts {
             Ok(parts) => parts,
             Err(error) => {
                 warn!("{peer}: cannot start a TLS session: {error}");
@@ -377,8 +393,8 @@ impl Server {
             warn!("{peer}: cannot watch the new connection: {error}");
             return;
         }
-        let id = ConnectionId(self.next_connection_id);
-        self.next_connection_id += 1;
+        self.counters.connections_received += 1;
+        let id = ConnectionId(client_id);
         if is_tls {
             self.tls_counts.open += 1;
             let deadline = self.handshakes.start(Instant::now(), entry.key(), id);
@@ -406,10 +422,14 @@ impl Server {
             table: &mut self.table,
             persistence: &mut self.persistence,
             clients,
+            config: &self.config,
+            facts: &self.facts,
+            counters: &mut self.counters,
             connection: key,
+            queued_job: false,
         };
         let turn = connection.drive(&mut dispatch);
-        let awaiting_answer = connection.is_awaiting_answer();
+        let start_jobs = connection.is_awaiting_answer() || dispatch.queued_job;
         match turn {
             Ok(Turn::Yield) => self.ready.push_back(key),
             Ok(Turn::Wait) => {}
@@ -421,9 +441,9 @@ impl Server {
         }
         self.to_flush.push(key);
         self.recount(key);
-        if awaiting_answer {
-            // It asked for a snapshot: start it at the end of this turn, once its writes are
-            // committed, if no other save is running.
+        if start_jobs {
+            // It asked for a save or a snapshot: start it at the end of this turn, once its
+            // writes are committed, if no other save is running.
             self.jobs_due = true;
         }
     }
@@ -464,7 +484,7 @@ impl Server {
         // Queued answers may acknowledge writes the journal has not committed yet: they are
         // sent only if there are none.
         let committed = self.table.change_log().is_none_or(|log| log.is_empty());
-        connection.say_goodbye(error_text::CLIENT_MEMORY_LIMIT, committed);
+        connection.say_goodbye(LastWords::ClientMemoryLimit, committed);
         self.client_memory.count_closed();
         self.close_connection(key);
     }

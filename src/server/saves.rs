@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use super::dispatch;
 use super::timers::Timer;
 use super::{deadline_after, Phase, Server, REAP_CHECK_INTERVAL};
 use crate::persist::{Job, POISONED_RETRY_INTERVAL};
@@ -55,7 +54,7 @@ impl Server {
                 continue;
             };
             if let Some(connection) = self.connections.get_mut(key) {
-                connection.deliver(|out| dispatch::write_snapshot_result(finished.succeeded, out));
+                connection.deliver(finished.succeeded);
                 self.ready.push_back(key);
                 self.to_flush.push(key);
             }

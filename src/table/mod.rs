@@ -424,6 +424,18 @@ impl Table {
         self.iter().map(|(key, _)| key)
     }
 
+    /// The keys whose hash (by the table's own hasher, fixed for the table's life) lies in
+    /// `hashes`, in no particular order. A key's hash never changes, whatever is inserted or
+    /// removed and however the table grows, so pages of the hash space list every key present
+    /// throughout exactly once: SCAN's cursor. Costs a pass over the whole table.
+    pub fn keys_hashed_in(
+        &self,
+        hashes: std::ops::RangeInclusive<u64>,
+    ) -> impl Iterator<Item = &[u8]> {
+        self.keys()
+            .filter(move |key| hashes.contains(&self.hash(key)))
+    }
+
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         let inline = self
@@ -538,6 +550,8 @@ mod tests {
         assert_eq!(table.payload_bytes(), 1 + long.len() as u64);
         assert_eq!(table.changes(), 4);
         table.upsert(b"j", b"x");
+        let all: Vec<_> = table.keys_hashed_in(0..=u64::MAX).collect();
+        assert_eq!(all.len(), 2);
         let mut keys: Vec<_> = table.keys().collect();
         keys.sort();
         assert_eq!(keys, [&b"j"[..], b"k"]);

@@ -7,6 +7,8 @@
 //!
 //! - [`server`]: `ServerBuilder` and `TestServer` (start, stop, signal, wait for log lines),
 //!   `RunOutput` for runs expected to exit by themselves, and the watchdog.
+//! - [`resp`]: raw RESP2 bytes for the Redis listener, reading one reply, and the external
+//!   Redis tools (`redis-cli`, `redis-benchmark`, `nutcracker`) the tests require.
 //! - [`wire`]: raw Skyhash bytes over any [`wire::Stream`] (TCP or TLS): send, expect exact
 //!   bytes, silence or EOF, build queries and responses, read one response of unknown length.
 //! - [`tls`]: certificates made in the test (an authority, a server certificate, its key in
@@ -67,6 +69,7 @@ pub mod files;
 pub mod memory;
 pub mod polite;
 pub mod process;
+pub mod resp;
 pub mod server;
 pub mod snapshots;
 pub mod status;

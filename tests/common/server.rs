@@ -13,7 +13,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use stratus::log_lines::{SKYHASH_SCHEME, SKYHASH_SECURE_SCHEME, STARTED_BY_CHILD, STARTED_ON};
+use stratus::log_lines::{
+    RESP_SCHEME, RESP_SECURE_SCHEME, SKYHASH_SCHEME, SKYHASH_SECURE_SCHEME, STARTED_BY_CHILD,
+    STARTED_ON,
+};
 use tempfile::TempDir;
 
 use super::memory::rss_kib;
@@ -249,6 +252,8 @@ impl ServerBuilder {
             host,
             port,
             tls_port,
+            resp_port,
+            resp_tls_port,
         } = parse_listen_addresses(&line);
         let watchdog = start_watchdog(child.id());
         TestServer {
@@ -256,6 +261,8 @@ impl ServerBuilder {
             host,
             port,
             tls_port,
+            resp_port,
+            resp_tls_port,
             builder: self,
             stdout,
             stderr,
@@ -309,24 +316,34 @@ struct Listening {
     /// The plain Skyhash port; 0 when there is none (TLS only).
     port: u16,
     tls_port: Option<u16>,
+    resp_port: Option<u16>,
+    resp_tls_port: Option<u16>,
 }
 
-/// Parses `... Server started on: skyhash://127.0.0.1:2003 and skyhash-secure://127.0.0.1:2004`
-/// (either address alone; IPv6 as `[::1]:2003`). Addresses of other schemes are skipped.
+/// Parses `... Server started on: skyhash://127.0.0.1:2003 and skyhash-secure://127.0.0.1:2004
+/// and resp://127.0.0.1:6379 and resp-secure://127.0.0.1:6380` (any of them; IPv6 as
+/// `[::1]:2003`).
 fn parse_listen_addresses(line: &str) -> Listening {
     let start = line.find(STARTED_ON).expect("marker present") + STARTED_ON.len();
     let mut listening = Listening {
         host: String::new(),
         port: 0,
         tls_port: None,
+        resp_port: None,
+        resp_tls_port: None,
     };
+    let schemes = [
+        SKYHASH_SCHEME,
+        SKYHASH_SECURE_SCHEME,
+        RESP_SCHEME,
+        RESP_SECURE_SCHEME,
+    ];
     for address in line[start..].split(" and ") {
         let address = address.split_whitespace().next().unwrap_or_default();
-        let (secure, rest) = if let Some(rest) = address.strip_prefix(SKYHASH_SCHEME) {
-            (false, rest)
-        } else if let Some(rest) = address.strip_prefix(SKYHASH_SECURE_SCHEME) {
-            (true, rest)
-        } else {
+        let Some((scheme, rest)) = schemes
+            .into_iter()
+            .find_map(|scheme| Some((scheme, address.strip_prefix(scheme)?)))
+        else {
             continue;
         };
         let (host, port) = rest
@@ -339,15 +356,16 @@ fn parse_listen_addresses(line: &str) -> Listening {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        if secure {
-            listening.tls_port = Some(port);
-        } else {
-            listening.port = port;
+        match scheme {
+            SKYHASH_SCHEME => listening.port = port,
+            SKYHASH_SECURE_SCHEME => listening.tls_port = Some(port),
+            RESP_SCHEME => listening.resp_port = Some(port),
+            _ => listening.resp_tls_port = Some(port),
         }
     }
     assert!(
         !listening.host.is_empty(),
-        "no skyhash:// or skyhash-secure:// address after the marker in {line:?}"
+        "no listener address after the marker in {line:?}"
     );
     listening
 }
@@ -432,6 +450,10 @@ pub struct TestServer {
     pub port: u16,
     /// The Skyhash-over-TLS port, when TLS is configured.
     pub tls_port: Option<u16>,
+    /// The RESP listener's port, when it was asked for (`--resp-port`).
+    pub resp_port: Option<u16>,
+    /// The RESP-over-TLS listener's port (`--resp-tls-port`).
+    pub resp_tls_port: Option<u16>,
     builder: ServerBuilder,
     stdout: Lines,
     stderr: Lines,
@@ -539,6 +561,30 @@ impl TestServer {
         stream.set_write_timeout(Some(PATIENCE)).unwrap();
         stream.set_nodelay(true).unwrap();
         stream
+    }
+
+    /// The RESP port; panics if the server was started without `--resp-port`.
+    pub fn resp(&self) -> u16 {
+        self.resp_port
+            .expect("the server was started with --resp-port, so it logs resp://")
+    }
+
+    /// A raw TCP connection to the RESP port, with a read timeout of `PATIENCE`.
+    pub fn resp_raw(&self) -> TcpStream {
+        let stream = TcpStream::connect((self.host.as_str(), self.resp()))
+            .unwrap_or_else(|error| panic!("RESP connect to port {}: {error}", self.resp()));
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.set_write_timeout(Some(PATIENCE)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream
+    }
+
+    /// A connected client of the `redis` crate on the RESP port.
+    pub fn redis(&self) -> redis::Connection {
+        let url = format!("redis://{}:{}/", self.host, self.resp());
+        redis::Client::open(url.as_str())
+            .and_then(|client| client.get_connection())
+            .unwrap_or_else(|error| panic!("redis client connect to {url}: {error}"))
     }
 
     /// Stderr lines so far.

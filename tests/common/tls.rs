@@ -315,9 +315,13 @@ impl TlsClient {
         })
     }
 
-    /// A verifying client of `server`'s TLS listener (TLS 1.3 or 1.2), trusting `ca`.
+    /// A verifying client of `server`'s Skyhash TLS listener (TLS 1.3 or 1.2), trusting `ca`.
     pub fn to(server: &TestServer, ca: &Path) -> TlsClient {
-        let port = server.tls_port.expect("a TLS listener");
+        TlsClient::to_port(server, server.tls_port.expect("a TLS listener"), ca)
+    }
+
+    /// A verifying client of the TLS listener on `port` of `server`, trusting `ca`.
+    pub fn to_port(server: &TestServer, port: u16, ca: &Path) -> TlsClient {
         let config = client_config(ca, rustls::DEFAULT_VERSIONS);
         TlsClient::connect(&server.host, port, config)
             .unwrap_or_else(|error| panic!("TLS connection to port {port}: {error}"))

@@ -3,8 +3,8 @@
 //! elements when the output is full and resumes where it stopped; a malformed query is
 //! answered with a framed error, after which the connection is closed.
 
-use super::{Handled, Handler, Progress, OUTPUT_HIGH_WATER_BYTES};
-use crate::protocol::{self, write, Element, QueryParser, ResponseCode};
+use super::{Handled, Handler, LastWords, Progress, OUTPUT_HIGH_WATER_BYTES};
+use crate::protocol::{self, error_text, write, Element, QueryParser, ResponseCode};
 use crate::server::buffers::{InputBuffer, Mark, Output};
 
 /// The parser's state, and where the current query is in its execution.
@@ -37,8 +37,12 @@ impl Framing {
         self.next_element == 0
     }
 
-    /// Queues `text` as a complete response of its own, if [`Self::between_responses`].
-    pub fn interject(&self, text: &str, output: &mut Output) {
+    /// Queues the last words as a complete response of its own, if
+    /// [`Self::between_responses`].
+    pub fn interject(&self, words: LastWords, output: &mut Output) {
+        let text = match words {
+            LastWords::ClientMemoryLimit => error_text::CLIENT_MEMORY_LIMIT,
+        };
         if self.between_responses() {
             write::query_header(output, 1);
             write::error_text(output, text);
@@ -94,4 +98,17 @@ impl Framing {
             input.consume(length);
         }
     }
+}
+
+/// The answer to a MKSNAP whose job finished: okay once the file is durable, else a server
+/// error (the cause is in the log and in `SYS INFO persistence`).
+pub fn write_snapshot_result(succeeded: bool, out: &mut impl write::Sink) {
+    write::code(
+        out,
+        if succeeded {
+            ResponseCode::Okay
+        } else {
+            ResponseCode::ServerError
+        },
+    );
 }
