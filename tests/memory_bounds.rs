@@ -246,7 +246,9 @@ fn the_client_holding_the_most_is_closed_with_a_framed_error() {
             "client_memory_bytes",
             "client_memory_limit",
             "closed_by_memory_limit",
-            "connections"
+            "connections",
+            "tls_connections",
+            "tls_handshake_failures"
         ]
     );
     assert_eq!(info["connections"], "1");
