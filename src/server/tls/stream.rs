@@ -191,6 +191,8 @@ impl Read for TlsStream {
     /// socket until it is drained or ends. `Ok(0)` is the end of the stream (close_notify, or
     /// the socket's end without one: the connection treats both alike), `WouldBlock` means
     /// nothing is available yet (the handshake may have moved on).
+    // Not inlined into the transport's match: the plain path's read stays as small as it was.
+    #[inline(never)]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut filled = 0;
         let mut drained = false;
@@ -222,6 +224,8 @@ impl Read for TlsStream {
 impl Write for TlsStream {
     /// Hands rustls at most what its buffer limit takes, once what it holds is on the wire;
     /// `WouldBlock` while the socket has not taken it.
+    // Not inlined, as `read`.
+    #[inline(never)]
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         self.send_records()?;
         if self.session.wants_write() {
