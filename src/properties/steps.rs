@@ -116,3 +116,57 @@ pub(super) fn encode_steps(steps: &[ModelStep<'_>], names: &[&str], words: &[&[u
     }
     bytes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAMES: [&str; 3] = ["GET", "SET", "DEL"];
+    const WORDS: [&[u8]; 3] = [b"a", b"", b"\xff"];
+
+    #[test]
+    fn steps_decode_to_what_they_were_encoded_from() {
+        let args: [&[u8]; 6] = [b"a", b"", b"\xff", b"a", b"a", b""];
+        let steps = [
+            ModelStep::Action {
+                name: "DEL",
+                mixed_case: true,
+                args: &args,
+            },
+            ModelStep::TogglePoison,
+            ModelStep::Action {
+                name: "GET",
+                mixed_case: false,
+                args: &[],
+            },
+        ];
+        let bytes = encode_steps(&steps, &NAMES, &WORDS);
+        let mut input = bytes.iter().copied();
+        let Some(Step::Request {
+            name,
+            args: decoded,
+        }) = next_step(&mut input, &NAMES, &WORDS)
+        else {
+            panic!("a request first");
+        };
+        assert_eq!((name.as_str(), decoded.as_slice()), ("dEl", &args[..]));
+        assert!(matches!(
+            next_step(&mut input, &NAMES, &WORDS),
+            Some(Step::TogglePoison)
+        ));
+        let Some(Step::Request { name, args }) = next_step(&mut input, &NAMES, &WORDS) else {
+            panic!("a request last");
+        };
+        assert_eq!((name.as_str(), args.len()), ("GET", 0));
+        assert!(next_step(&mut input, &NAMES, &WORDS).is_none());
+    }
+
+    #[test]
+    fn a_cut_short_step_reads_zeros() {
+        let mut input = [1u8, 2].into_iter();
+        let Some(Step::Request { name, args }) = next_step(&mut input, &NAMES, &WORDS) else {
+            panic!("a request");
+        };
+        assert_eq!((name.as_str(), args), ("SET", vec![&b"a"[..], b"a"]));
+    }
+}
