@@ -5,7 +5,8 @@
 //!
 //! Nothing here is used by the server. The model in [`actions_vs_model`] is deliberately a
 //! second, naive implementation of the 19 actions over a `HashMap`, written from the spec and
-//! not from the code it checks.
+//! not from the code it checks; [`commands_vs_model`]'s is the same for the Redis commands
+//! over the table, written from Redis 7.0.15's behaviour.
 //!
 //! A decoder must also never allocate in proportion to a count or length a file merely
 //! declares. libFuzzer's own memory limits need a sanitizer, which the stable toolchain does
@@ -28,8 +29,10 @@ use crate::protocol::{reply, write, Element, ProtocolError};
 use crate::resp;
 use crate::table::Table;
 
+mod commands;
 mod journal;
 mod steps;
+pub use commands::{commands_vs_model, encode_command_steps, COMMAND_NAMES};
 pub use journal::{
     journal_decode, journal_decode_allocation_bound, journal_decode_sealed,
     sealed_journal_decode_allocation_bound,
