@@ -5,7 +5,8 @@
 //!
 //! Nothing here is used by the server. The model in [`actions_vs_model`] is deliberately a
 //! second, naive implementation of the 19 actions over a `HashMap`, written from the spec and
-//! not from the code it checks.
+//! not from the code it checks; [`commands_vs_model`]'s is the same for the Redis commands
+//! over the table, written from Redis 7.0.15's behaviour.
 //!
 //! A decoder must also never allocate in proportion to a count or length a file merely
 //! declares. libFuzzer's own memory limits need a sanitizer, which the stable toolchain does
@@ -28,11 +29,16 @@ use crate::protocol::{reply, write, Element, ProtocolError};
 use crate::resp;
 use crate::table::Table;
 
+mod commands;
 mod journal;
+mod steps;
+pub use commands::{commands_vs_model, encode_command_steps, COMMAND_NAMES};
 pub use journal::{
     journal_decode, journal_decode_allocation_bound, journal_decode_sealed,
     sealed_journal_decode_allocation_bound,
 };
+pub use steps::ModelStep;
+use steps::Step;
 
 fn entries(table: &Table) -> BTreeMap<Vec<u8>, Vec<u8>> {
     table
@@ -595,13 +601,6 @@ fn flat_array_strings(response: &[u8]) -> Option<Vec<Vec<u8>>> {
     }
 }
 
-/// In an `actions_vs_model` input, the selector byte that turns poisoning on or off.
-const TOGGLE_POISON: usize = 0xff;
-/// A selector with this bit set mixes the letter case of the action name it picks.
-const MIXED_CASE_BIT: usize = 0x80;
-/// The most arguments an `actions_vs_model` step gives an action.
-const MAX_ARGS: usize = 6;
-
 /// `actions_vs_model`: a sequence of actions, decoded from the bytes, gives the same response
 /// from the real dispatcher and table as from the model, byte for byte (LSKEYS, whose order is
 /// unspecified, as a set), and both hold the same entries after every step.
@@ -615,32 +614,12 @@ pub fn actions_vs_model(bytes: &[u8]) {
     let mut model = Model::default();
     let mut poisoned = false;
     let mut input = bytes.iter().copied();
-    while let Some(selector) = input.next() {
-        let selector = usize::from(selector);
-        if selector == TOGGLE_POISON {
+    while let Some(step) = steps::next_step(&mut input, &NAMES, &WORDS) {
+        let Step::Request { name, args } = step else {
             poisoned = !poisoned;
             continue;
-        }
-        let name = NAMES[selector % NAMES.len()];
-        let name: String = if selector & MIXED_CASE_BIT != 0 {
-            name.chars()
-                .enumerate()
-                .map(|(i, c)| {
-                    if i % 2 == 0 {
-                        c.to_ascii_lowercase()
-                    } else {
-                        c
-                    }
-                })
-                .collect()
-        } else {
-            name.to_owned()
         };
-        let count = usize::from(input.next().unwrap_or(0)) % (MAX_ARGS + 1);
-        let mut parts: Vec<&[u8]> = vec![name.as_bytes()];
-        for _ in 0..count {
-            parts.push(WORDS[usize::from(input.next().unwrap_or(0)) % WORDS.len()]);
-        }
+        let parts: Vec<&[u8]> = std::iter::once(name.as_bytes()).chain(args).collect();
         let mut query = Vec::new();
         write::action_query(&mut query, &parts);
         let mut parser = QueryParser::new(1 << 20);
@@ -683,24 +662,47 @@ pub fn actions_vs_model(bytes: &[u8]) {
                 panic!("{parts:?}: expected {expected:?}, got {outcome:?} writing {out:?}")
             }
         }
-        let model_entries: BTreeMap<Vec<u8>, Vec<u8>> = model.map.clone().into_iter().collect();
-        assert_eq!(entries(&table), model_entries, "after {parts:?}");
-        replay_step(&mut table, &mut replayed, &mut frames);
-        assert_eq!(
-            entries(&replayed),
-            model_entries,
-            "replayed after {parts:?}"
-        );
-        let payload: u64 = model_entries
-            .iter()
-            .map(|(k, v)| (k.len() + v.len()) as u64)
-            .sum();
-        assert_eq!(
-            table.payload_bytes(),
-            payload,
-            "payload bytes after {parts:?}"
-        );
+        assert_entries_agree(&mut table, &mut replayed, &mut frames, &model.map, &parts);
     }
+}
+
+/// After a step: the table holds the model's entries, and the payload bytes they add up to;
+/// and the step's change log, replayed through the journal format, leaves the same entries.
+fn assert_entries_agree(
+    table: &mut Table,
+    replayed: &mut Table,
+    frames: &mut Vec<u8>,
+    model: &HashMap<Vec<u8>, Vec<u8>>,
+    parts: &[&[u8]],
+) {
+    let model_entries: BTreeMap<Vec<u8>, Vec<u8>> = model.clone().into_iter().collect();
+    assert_eq!(entries(table), model_entries, "after {}", shown(parts));
+    replay_step(table, replayed, frames);
+    assert_eq!(
+        entries(replayed),
+        model_entries,
+        "replayed after {}",
+        shown(parts)
+    );
+    let payload: u64 = model_entries
+        .iter()
+        .map(|(k, v)| (k.len() + v.len()) as u64)
+        .sum();
+    assert_eq!(
+        table.payload_bytes(),
+        payload,
+        "payload bytes after {}",
+        shown(parts)
+    );
+}
+
+/// A request for a failure message: each part quoted, its bytes escaped.
+fn shown(parts: &[&[u8]]) -> String {
+    let quoted: Vec<String> = parts
+        .iter()
+        .map(|part| format!("\"{}\"", part.escape_ascii()))
+        .collect();
+    quoted.join(" ")
 }
 
 /// Commits the table's change log as one journal frame (if it holds anything), and replays
@@ -735,59 +737,11 @@ fn replay_step(table: &mut Table, replayed: &mut Table, frames: &mut Vec<u8>) {
     table.commit_changes();
 }
 
-/// One step of an [`actions_vs_model`] input, named rather than numbered, for writing seeds.
-pub enum ModelStep<'a> {
-    /// An action: a name from the generator's list, whether to mix its letter case, and at
-    /// most six arguments, each one of the generator's words.
-    Action {
-        name: &'a str,
-        mixed_case: bool,
-        args: &'a [&'a [u8]],
-    },
-    /// Poisoning on (or off again): writes are refused until the next toggle.
-    TogglePoison,
-}
-
 /// The bytes [`actions_vs_model`] decodes into `steps`: the inverse of its decoding, so seeds
 /// name their actions and stay right if the lists change. Panics on a name, word or argument
 /// count the generator cannot produce.
 pub fn encode_model_steps(steps: &[ModelStep<'_>]) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    for step in steps {
-        let (name, mixed_case, args) = match step {
-            ModelStep::TogglePoison => {
-                bytes.push(TOGGLE_POISON as u8);
-                continue;
-            }
-            ModelStep::Action {
-                name,
-                mixed_case,
-                args,
-            } => (name, mixed_case, args),
-        };
-        let index = NAMES
-            .iter()
-            .position(|known| known == name)
-            .unwrap_or_else(|| panic!("{name} is not among the generator's names"));
-        // The smallest selector with the mixed-case bit set or clear, as asked, that names
-        // `index`; it stays below TOGGLE_POISON.
-        let base = if *mixed_case { MIXED_CASE_BIT } else { 0 };
-        let selector = base + (index + NAMES.len() - base % NAMES.len()) % NAMES.len();
-        assert!(
-            args.len() <= MAX_ARGS,
-            "a step takes at most {MAX_ARGS} arguments"
-        );
-        bytes.push(selector as u8);
-        bytes.push(args.len() as u8);
-        for arg in *args {
-            let word = WORDS
-                .iter()
-                .position(|known| known == arg)
-                .unwrap_or_else(|| panic!("{arg:?} is not among the generator's words"));
-            bytes.push(word as u8);
-        }
-    }
-    bytes
+    steps::encode_steps(steps, &NAMES, &WORDS)
 }
 
 /// The system allocator, counting for each thread the bytes it has allocated and not freed, and

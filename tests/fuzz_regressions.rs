@@ -143,6 +143,11 @@ fn actions_vs_model_seeds_hold() {
     replay("actions_vs_model", properties::actions_vs_model);
 }
 
+#[test]
+fn commands_vs_model_seeds_hold() {
+    replay("commands_vs_model", properties::commands_vs_model);
+}
+
 /// The allocation checks above are only worth something if the counting allocator is the one
 /// in use and sees what a decoder holds.
 #[test]

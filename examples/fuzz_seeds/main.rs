@@ -1,13 +1,15 @@
 //! Writes the fuzz seeds into `fuzz/seeds/<target>/`: data files of both versions made by the
 //! encoder and a few damaged ones, journal segments and frame bodies (in `journal.rs`), Skytable
 //! 0.6 files, every query of the spec's byte-exact examples, the RESP requests and protocol
-//! errors Redis 7.0.15 was seen to give, and action sequences that reach every action; and
-//! `fuzz/dicts/actions_vs_model.dict`, whose entries are encoded action steps. Run `cargo run
-//! --example fuzz_seeds` after a format or an action list
-//! changes, and commit the result; `tests/fuzz_regressions.rs` replays every seed.
+//! errors Redis 7.0.15 was seen to give, action sequences that reach every action, and Redis
+//! command sequences that reach every command (in `commands.rs`); and the dictionaries of the
+//! two model targets, `fuzz/dicts/{actions,commands}_vs_model.dict`, whose entries are encoded
+//! steps. Run `cargo run --example fuzz_seeds` after a format or a generator's list changes,
+//! and commit the result; `tests/fuzz_regressions.rs` replays every seed.
 //!
 //! It only (over)writes the files it makes: crash reproducers committed beside them are kept.
 
+mod commands;
 mod journal;
 
 use std::fs;
@@ -30,7 +32,7 @@ type Seed = (String, Vec<u8>);
 
 fn main() -> io::Result<()> {
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds"));
-    let targets: [(&str, Vec<Seed>); 8] = [
+    let targets: [(&str, Vec<Seed>); 9] = [
         ("format_decode", format_decode_seeds()),
         ("format_decode_sealed", format_decode_sealed_seeds()),
         ("journal_decode", journal::journal_decode_seeds()),
@@ -42,6 +44,7 @@ fn main() -> io::Result<()> {
         ("protocol_parse", protocol_parse_seeds()),
         ("resp_parse", resp_parse_seeds()),
         ("actions_vs_model", actions_vs_model_seeds()),
+        ("commands_vs_model", commands::commands_vs_model_seeds()),
     ];
     for (target, seeds) in targets {
         let dir = root.join(target);
@@ -51,12 +54,19 @@ fn main() -> io::Result<()> {
         }
         println!("{}: {} seeds", dir.display(), seeds.len());
     }
-    let dict = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fuzz/dicts/actions_vs_model.dict"
-    ));
-    fs::write(&dict, actions_vs_model_dict())?;
-    println!("{}", dict.display());
+    let dicts = [
+        (
+            "actions_vs_model",
+            steps_dict("actions_vs_model", encode_model_steps, &ACTION_NAMES, &[]),
+        ),
+        ("commands_vs_model", commands::commands_vs_model_dict()),
+    ];
+    for (target, dict) in dicts {
+        let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/dicts"))
+            .join(format!("{target}.dict"));
+        fs::write(&path, dict)?;
+        println!("{}", path.display());
+    }
     Ok(())
 }
 
@@ -66,26 +76,34 @@ const ACTION_NAMES: [&str; 20] = [
     "SUPDATE", "DBSIZE", "FLUSHDB", "USET", "KEYLEN", "MKSNAP", "LSKEYS", "POP", "SYS",
 ];
 
-/// The actions_vs_model target reads bytes, not names, so its dictionary holds encoded steps:
-/// every action with no, one and two arguments, and the poisoning toggle.
-fn actions_vs_model_dict() -> String {
-    let mut dict = String::from(
-        "# libFuzzer dictionary for actions_vs_model: each entry is one encoded step (see\n\
-         # encode_model_steps in src/properties.rs). Written by `cargo run --example fuzz_seeds`.\n\n",
+/// A model target reads bytes, not names, so its dictionary holds encoded steps: every name
+/// with no, one and two arguments, the poisoning toggle, and the `extra` steps.
+fn steps_dict(
+    target: &str,
+    encode: fn(&[ModelStep<'_>]) -> Vec<u8>,
+    names: &[&str],
+    extra: &[(&str, ModelStep<'_>)],
+) -> String {
+    let mut dict = format!(
+        "# libFuzzer dictionary for {target}: each entry is one encoded step (see\n\
+         # src/properties/steps.rs). Written by `cargo run --example fuzz_seeds`.\n\n"
     );
-    let mut entry = |name: &str, steps: &[ModelStep<'_>]| {
-        let escaped: String = encode_model_steps(steps)
+    let mut entry = |name: &str, step: &ModelStep<'_>| {
+        let escaped: String = encode(std::slice::from_ref(step))
             .iter()
             .map(|byte| format!("\\x{byte:02x}"))
             .collect();
         dict.push_str(&format!("{name}=\"{escaped}\"\n"));
     };
-    entry("toggle_poison", &[ModelStep::TogglePoison]);
+    entry("toggle_poison", &ModelStep::TogglePoison);
     let arg_lists: [&[&[u8]]; 3] = [&[], &[b"a"], &[b"a", b"100"]];
-    for name in ACTION_NAMES {
+    for name in names {
         for args in arg_lists {
-            entry(&format!("{name}_{}", args.len()), &[act(name, args)]);
+            entry(&format!("{name}_{}", args.len()), &act(name, args));
         }
+    }
+    for (name, step) in extra {
+        entry(name, step);
     }
     dict
 }

@@ -390,9 +390,9 @@ fn run<'a>(
         Decr => strings::increment(table, args.get(1), -1, out),
         Incrby => strings::incrby(table, args, out),
         Decrby => strings::decrby(table, args, out),
-        Setex | Psetex | Expire | Pexpire | Expireat | Pexpireat => {
-            write::error(out, errors::EXPIRY_UNSUPPORTED)
-        }
+        Setex => strings::setex(args, true, out),
+        Psetex => strings::setex(args, false, out),
+        Expire | Pexpire | Expireat | Pexpireat => write::error(out, errors::EXPIRY_UNSUPPORTED),
         Dbsize => write::integer(out, table.len() as i64),
         Flushdb | Flushall => keyspace::flush(table, args, out),
         Keys => keyspace::keys(table, args, out),

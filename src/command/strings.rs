@@ -1,7 +1,10 @@
 //! The string commands: GET, SET and its options, SETNX, GETSET, GETDEL, MGET, MSET, MSETNX,
-//! STRLEN, APPEND and the INCR family. Arity has been checked; each function writes exactly
-//! one reply. Writes use only the table's primitives (`insert_new`, `update_existing`,
-//! `upsert`, `remove`): read, decide, then one primitive call per key changed.
+//! STRLEN, APPEND, the INCR family, and SETEX and PSETEX (checked, then refused: no key has a
+//! time to live). Arity has been checked; each function writes exactly one reply. Writes use
+//! only the table's primitives (`insert_new`, `update_existing`, `upsert`, `remove`): read,
+//! decide, then one primitive call per key changed.
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::errors;
 use crate::args::Args;
@@ -105,16 +108,35 @@ fn parse_set_options<'a>(options: Args<'a>) -> Option<SetOptions<'a>> {
     Some(parsed)
 }
 
-/// Redis's check of an expiry argument, so a bad one is refused with Redis's own error.
-fn expiry_error(name: &str, unit: Expiry, value: &[u8]) -> String {
+/// Redis's check of an expiry argument (`getExpireMillisecondsOrReply`), so a bad one is
+/// refused with Redis's own error and only a good one with ours. Redis adds the time now
+/// (`now_ms`, Unix milliseconds) to a relative expiry (EX, PX) and refuses one that the sum
+/// takes past `i64::MAX`.
+fn expiry_error(name: &str, unit: Expiry, value: &[u8], now_ms: i64) -> String {
+    let in_seconds = matches!(unit, Expiry::Ex | Expiry::Exat);
+    let relative = matches!(unit, Expiry::Ex | Expiry::Px);
     match parse_i64(value) {
         None => errors::NOT_AN_INTEGER.to_owned(),
         Some(amount) if amount <= 0 => errors::invalid_expire_time(name),
-        Some(amount) if matches!(unit, Expiry::Ex | Expiry::Exat) && amount > i64::MAX / 1000 => {
-            errors::invalid_expire_time(name)
+        Some(amount) if in_seconds && amount > i64::MAX / 1000 => errors::invalid_expire_time(name),
+        Some(amount) => {
+            let milliseconds = if in_seconds { amount * 1000 } else { amount };
+            if relative && milliseconds.checked_add(now_ms).is_none() {
+                errors::invalid_expire_time(name)
+            } else {
+                errors::EXPIRY_UNSUPPORTED.to_owned()
+            }
         }
-        Some(_) => errors::EXPIRY_UNSUPPORTED.to_owned(),
     }
+}
+
+/// The Unix time in milliseconds: what Redis adds to a relative expiry. The one reading of
+/// the clock in the commands.
+fn unix_time_ms() -> i64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }
 
 pub fn set(table: &mut Table, args: Args<'_>, out: &mut impl Sink) {
@@ -122,7 +144,7 @@ pub fn set(table: &mut Table, args: Args<'_>, out: &mut impl Sink) {
         return write::error(out, errors::SYNTAX);
     };
     if let Some((unit, value)) = options.expiry {
-        return write::error(out, &expiry_error("set", unit, value));
+        return write::error(out, &expiry_error("set", unit, value, unix_time_ms()));
     }
     set_with(
         table,
@@ -164,6 +186,17 @@ fn set_with(
             write::nil(out);
         }
     }
+}
+
+/// SETEX and PSETEX (`SETEX key seconds value`): the expiry is checked as Redis checks it, and
+/// a good one refused, as SET's is.
+pub fn setex(args: Args<'_>, in_seconds: bool, out: &mut impl Sink) {
+    let (name, unit) = if in_seconds {
+        ("setex", Expiry::Ex)
+    } else {
+        ("psetex", Expiry::Px)
+    };
+    write::error(out, &expiry_error(name, unit, args.get(2), unix_time_ms()));
 }
 
 pub fn setnx(table: &mut Table, args: Args<'_>, out: &mut impl Sink) {

@@ -174,6 +174,46 @@ fn string_commands_answer_as_redis() {
     assert_eq!(h.reply("GET k"), "$2\r\nvx\r\n", "and nothing was stored");
 }
 
+/// Found by `commands_vs_model`: SETEX and PSETEX refused every expiry with Stratus's own
+/// error, and a relative expiry that only overflows once Redis adds the time now was refused
+/// with it too. Redis 7.0.15 gave each of these replies.
+#[test]
+fn expiry_arguments_are_checked_as_redis_checks_them() {
+    let mut h = Harness::new();
+    let invalid = |name: &str| format!("-ERR invalid expire time in '{name}' command\r\n");
+    let not_an_integer = "-ERR value is not an integer or out of range\r\n".to_owned();
+    let cases = [
+        ("SET k v EX 9223372036854775", invalid("set")),
+        ("SET k v EX 9223372036854774", invalid("set")),
+        ("SET k v EX 9223372036854776", invalid("set")),
+        ("SET k v PX 9223372036854775807", invalid("set")),
+        ("SET k v EX 9223372036854775 GET", invalid("set")),
+        ("SETEX k 0 v", invalid("setex")),
+        ("SETEX k -1 v", invalid("setex")),
+        ("SETEX k abc v", not_an_integer.clone()),
+        ("SETEX k 9223372036854775 v", invalid("setex")),
+        ("PSETEX k 9223372036854775807 v", invalid("psetex")),
+        ("PSETEX k +1 v", not_an_integer),
+    ];
+    for (request, reply) in cases {
+        assert_eq!(h.reply(request), reply, "{request}");
+    }
+    // Good expiries Redis would honour (absolute ones have no time added), refused by ours.
+    for request in [
+        "SETEX k 10 v",
+        "PSETEX k 9223370000000000000 v",
+        "SET k v EXAT 9223372036854775",
+        "SET k v PXAT 9223372036854775807",
+    ] {
+        assert!(
+            h.reply(request)
+                .starts_with("-ERR key expiry is not supported"),
+            "{request}"
+        );
+    }
+    assert_eq!(h.reply("DBSIZE"), ":0\r\n", "nothing was stored");
+}
+
 #[test]
 fn keyspace_and_connection_commands_answer_as_redis() {
     let mut h = Harness::new();
