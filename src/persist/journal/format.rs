@@ -124,15 +124,21 @@ fn frame_crc(frame_header: &[u8], body: &[u8]) -> u32 {
 
 /// Appends to `out` the frame `seq` holding `record_count` records, `body`.
 pub fn encode_frame(out: &mut Vec<u8>, seq: u64, record_count: u32, body: &[u8]) {
+    out.reserve(FRAME_HEADER_LEN + body.len());
+    out.extend_from_slice(&frame_header(seq, record_count, body));
+    out.extend_from_slice(body);
+}
+
+/// The header of the frame `seq` holding `record_count` records, `body`: what goes before the
+/// body, so a writer can send both without copying the body.
+pub fn frame_header(seq: u64, record_count: u32, body: &[u8]) -> [u8; FRAME_HEADER_LEN] {
     let mut header = [0; FRAME_HEADER_LEN];
     LittleEndian::write_u64(&mut header[BODY_LEN_OFFSET..], body.len() as u64);
     LittleEndian::write_u32(&mut header[RECORD_COUNT_OFFSET..], record_count);
     LittleEndian::write_u64(&mut header[FRAME_SEQ_OFFSET..], seq);
     let crc = frame_crc(&header, body);
     LittleEndian::write_u32(&mut header[FRAME_CRC_OFFSET..], crc);
-    out.reserve(FRAME_HEADER_LEN + body.len());
-    out.extend_from_slice(&header);
-    out.extend_from_slice(body);
+    header
 }
 
 /// The record builders are the table's: its change log collects a commit's records as the

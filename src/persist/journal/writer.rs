@@ -9,12 +9,12 @@
 //! tests can run it on a simulated disk that forgets whatever was not synced.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::format::{encode_frame, encode_segment_header, segment_file_name, SegmentHeader};
+use super::format::{encode_segment_header, frame_header, segment_file_name, SegmentHeader};
 use super::JournalError;
 use crate::config::JournalFsync;
 use crate::persist::save::{self, DATA_FILE_MODE};
@@ -35,6 +35,11 @@ pub trait Disk {
 pub trait SegmentFile {
     /// Writes all of `bytes` (a short write that cannot be completed is an error).
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Writes all of `first` then all of `second`, in as few calls as it can.
+    fn write_all_pair(&mut self, first: &[u8], second: &[u8]) -> io::Result<()> {
+        self.write_all(first)?;
+        self.write_all(second)
+    }
     /// `fdatasync`: everything written so far is durable once it returns `Ok`.
     fn sync_data(&mut self) -> io::Result<()>;
 }
@@ -84,6 +89,24 @@ impl SegmentFile for File {
         Write::write_all(self, bytes)
     }
 
+    /// One `writev` for both in the usual case; what a short write left, one by one.
+    fn write_all_pair(&mut self, first: &[u8], second: &[u8]) -> io::Result<()> {
+        let written = loop {
+            match self.write_vectored(&[IoSlice::new(first), IoSlice::new(second)]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => break written,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        };
+        if written < first.len() {
+            Write::write_all(self, &first[written..])?;
+            Write::write_all(self, second)
+        } else {
+            Write::write_all(self, &second[written - first.len()..])
+        }
+    }
+
     fn sync_data(&mut self) -> io::Result<()> {
         File::sync_data(self)
     }
@@ -122,7 +145,6 @@ pub struct Journal<D: Disk = FsDisk> {
     next_frame: u64,
     /// Segments before the current one, still needed until a compaction makes them obsolete.
     older: Vec<u64>,
-    frame: Vec<u8>,
     status: JournalStatus,
 }
 
@@ -143,7 +165,6 @@ impl<D: Disk> Journal<D> {
             next_segment,
             next_frame,
             older: existing,
-            frame: Vec::new(),
             status: JournalStatus::default(),
         };
         journal.start_segment()?;
@@ -173,20 +194,17 @@ impl<D: Disk> Journal<D> {
         let Some(segment) = &mut self.current else {
             return Err(JournalError::Failed);
         };
-        self.frame.clear();
-        encode_frame(&mut self.frame, self.next_frame, records, body);
+        // The body is written where it is, behind its header: no copy of a large commit.
+        let header = frame_header(self.next_frame, records, body);
         let number = segment.number;
-        if let Err(source) = segment.file.write_all(&self.frame) {
+        if let Err(source) = segment.file.write_all_pair(&header, body) {
             return Err(self.fail(JournalError::Write {
                 segment: number,
                 source,
             }));
         }
         segment.unsynced = true;
-        let written = self.frame.len() as u64;
-        if self.frame.capacity() > RETAINED_FRAME_BYTES {
-            self.frame = Vec::new();
-        }
+        let written = (header.len() + body.len()) as u64;
         if self.mode == JournalFsync::Always {
             self.sync()?;
         }
@@ -350,9 +368,6 @@ fn temp_name(name: &str) -> String {
         .to_string_lossy()
         .into_owned()
 }
-
-/// A frame buffer larger than this (a commit of large values) is given back after use.
-const RETAINED_FRAME_BYTES: usize = 1024 * 1024;
 
 #[cfg(test)]
 mod tests;
