@@ -15,6 +15,15 @@ Markdown tables of medians and Stratus/Redis ratios, and keeps every raw result 
 /tmp/stratus-compare/results.json. Ports 7600 and 7601 are used. --quick runs fewer requests;
 --bin-dir takes stratus and stratus-bench from another build (no cargo build then), to compare
 a change with what came before it.
+
+Three scripts beside this one measure the issues' own figures, each runnable alone, with the
+same conventions (--rounds, --quick, --bin-dir, servers on 127.0.0.1 stopped by PID, Markdown
+tables of medians and ratios, raw results in /tmp/stratus-<script>/results.json):
+bench/journal.py (issue 11: the journal's modes against Redis's AOF, idle and while saving,
+commands per fdatasync, restart from the journal), bench/tls.py (issue 12: Skyhash over TLS
+against Redis over TLS and Stratus plain, new TLS connections per second) and bench/resp.py
+(issue 13: the RESP listener with redis-benchmark and stratus-bench, RESP against Skyhash,
+one and two shards behind nutcracker).
 """
 import argparse
 import json
