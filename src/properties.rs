@@ -27,7 +27,7 @@ use crate::persist::{format, legacy};
 use crate::protocol::parse::{to_owned, OwnedElement, QueryParser};
 use crate::protocol::{reply, write, Element, ProtocolError};
 use crate::resp;
-use crate::table::Table;
+use crate::table::{Table, Undoable};
 
 mod commands;
 mod journal;
@@ -606,7 +606,7 @@ fn flat_array_strings(response: &[u8]) -> Option<Vec<Vec<u8>>> {
 /// unspecified, as a set), and both hold the same entries after every step.
 pub fn actions_vs_model(bytes: &[u8]) {
     let mut table = Table::new();
-    table.start_change_log();
+    table.start_change_log(Undoable::Yes);
     // What replaying the journal would rebuild: every step's records, framed as the journal
     // writes them, scanned and applied to a second table.
     let mut replayed = Table::new();

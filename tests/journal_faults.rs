@@ -1,7 +1,8 @@
 //! Real faults under the journal: a full disk (a small tmpfs mounted on the journal
 //! directory), an immutable segment (`chattr +i`), a file size limit (RLIMIT_FSIZE). Each
 //! poisons the server at the write that meets it: that write is not acknowledged (its
-//! connection is closed unanswered), later writes answer a server error, reads are served.
+//! connection is closed unanswered; `always` takes it back, `everysec` keeps it in memory),
+//! later writes answer a server error, reads are served.
 //! Once the fault is gone, the retried BGSAVE starts a fresh segment and writes are accepted
 //! again; after kill -9 and a restart every acknowledged write is there. Needs root, as the
 //! persistence fault tests do.
@@ -21,7 +22,7 @@ use common::process::set_file_size_limit;
 use common::server::{ServerBuilder, TestServer};
 use common::status::{persistence_info, HEALTH_CRITICAL};
 use common::wait_until;
-use common::wire::{exchange, send, simple_query, value_response, OKAY, SERVER_ERROR};
+use common::wire::{exchange, send, simple_query, value_response, NIL, OKAY, SERVER_ERROR};
 
 /// A write that is poisoned in the waiting is retried by a BGSAVE at most this often (5 s),
 /// plus room for a loaded machine.
@@ -66,9 +67,15 @@ impl Drop for Tmpfs {
     }
 }
 
-/// SETs distinct keys of `value_len` bytes until one is not acknowledged; returns what was.
-/// The one that failed must get no answer at all: its connection is closed.
-fn write_until_refused(server: &TestServer, value_len: usize, most: usize) -> Entries {
+/// A SET the server did not acknowledge.
+struct Refused {
+    key: Vec<u8>,
+    value: Vec<u8>,
+}
+
+/// SETs distinct keys of `value_len` bytes until one is not acknowledged; returns what was,
+/// and the one that was not. That one must get no answer at all: its connection is closed.
+fn write_until_refused(server: &TestServer, value_len: usize, most: usize) -> (Entries, Refused) {
     let mut con = server.raw();
     let mut written = Entries::new();
     for i in 0..most {
@@ -89,7 +96,7 @@ fn write_until_refused(server: &TestServer, value_len: usize, most: usize) -> En
                     ),
                     "the refused write's connection is closed unanswered: {error}"
                 );
-                return written;
+                return (written, Refused { key, value });
             }
         }
     }
@@ -146,9 +153,15 @@ fn a_full_disk_poisons_and_space_coming_back_heals() {
     let builder = ServerBuilder::new();
     let tmpfs = Tmpfs::mount(&builder.data_dir().join("journal"), "256k");
     let server = builder.args(&args).start();
-    let mut written = write_until_refused(&server, 8 * 1024, 100);
+    let (mut written, refused) = write_until_refused(&server, 8 * 1024, 100);
     assert!(!written.is_empty());
     assert_poisoned(&server, &written, "No space left on device");
+    // `always` took the unacknowledged write back.
+    exchange(
+        &mut server.raw(),
+        &simple_query(&[b"GET", &refused.key]),
+        NIL,
+    );
     tmpfs.resize("64m");
     wait_for_recovery(&server);
     assert_survives_a_crash(server, &mut written, &args);
@@ -167,7 +180,12 @@ fn an_immutable_segment_poisons_and_a_fresh_segment_heals() {
     );
     let segment = server.data_dir().join("journal/0000000000000001.sjl");
     let mut immutable = ImmutableDir::set(&segment);
-    let mut written = write_until_refused(&server, 10, 10);
+    let (mut written, refused) = write_until_refused(&server, 10, 10);
+    exchange(
+        &mut server.raw(),
+        &simple_query(&[b"GET", &refused.key]),
+        NIL,
+    );
     written.insert(b"before".to_vec(), b"fault".to_vec());
     assert_poisoned(&server, &written, "Operation not permitted");
     // The fresh segment lives beside the immutable one, which only the next start removes.
@@ -181,9 +199,17 @@ fn a_file_size_limit_poisons_and_lifting_it_heals() {
     let args = ["--journal", "everysec"];
     let server = TestServer::start_with(&args);
     set_file_size_limit(server.pid(), "65536");
-    let mut written = write_until_refused(&server, 4096, 100);
+    let (mut written, refused) = write_until_refused(&server, 4096, 100);
     assert_poisoned(&server, &written, "File too large");
+    // `everysec` kept the unacknowledged write in memory: the BGSAVE that heals the server
+    // writes it to data.bin, so it survives the crash too.
+    exchange(
+        &mut server.raw(),
+        &simple_query(&[b"GET", &refused.key]),
+        &value_response(&refused.value),
+    );
     set_file_size_limit(server.pid(), "unlimited");
     wait_for_recovery(&server);
+    written.insert(refused.key, refused.value);
     assert_survives_a_crash(server, &mut written, &args);
 }

@@ -29,7 +29,7 @@ use log::{debug, error, info, warn};
 
 use crate::config::{JournalFsync, SnapshotConfig};
 use crate::log_lines::{COMPLETED_BY_CHILD, STARTED_BY_CHILD};
-use crate::table::Table;
+use crate::table::{Table, Undoable};
 use crate::utc::UtcTime;
 use fork::Child;
 pub use fork::ExitKind;
@@ -46,9 +46,10 @@ pub use startup::{StartupError, DATA_FILE_NAME};
 pub enum Commit {
     /// In the journal (or there is no journal): their answers may be sent.
     Committed,
-    /// The journal could not take them, so they were undone: no answer given since the last
-    /// commit may reach a client, since it may acknowledge or show one of them.
-    RolledBack,
+    /// The journal could not take them (they were undone in `always` mode, kept in memory in
+    /// the others): no answer given since the last commit may reach a client, since it may
+    /// acknowledge or show one of them.
+    Failed,
 }
 
 /// A save child still running after this long leaves the idle scheduling class.
@@ -106,8 +107,14 @@ impl Persistence {
         journal: Option<JournalFsync>,
     ) -> Result<(Persistence, Table), StartupError> {
         let mut opened = startup::open(data_dir, restore, journal)?;
-        if opened.journal.is_some() {
-            opened.table.start_change_log();
+        if let Some(journal) = &opened.journal {
+            // Only `always` takes writes back when a commit fails: in the other modes an
+            // acknowledged write may be lost to a power cut anyway, so a failed commit's
+            // writes stay in memory (unacknowledged) and reach the next data.bin.
+            opened.table.start_change_log(match journal.mode() {
+                JournalFsync::Always => Undoable::Yes,
+                JournalFsync::EverySec | JournalFsync::No => Undoable::No,
+            });
         }
         let data_file_bytes = fs::metadata(&opened.data_file).map_or(0, |meta| meta.len());
         let persistence = Persistence {
@@ -537,7 +544,8 @@ impl Persistence {
 
     /// Commits the writes executed since the last commit: one frame in the journal (durable
     /// in `always` mode) and the table's change log cleared. If the journal cannot take it,
-    /// the writes are rolled back in the table and the server is poisoned.
+    /// the server is poisoned and the writes are not acknowledged: in `always` mode they are
+    /// rolled back in the table; in the others they stay in memory for the next data.bin.
     pub fn commit(&mut self, table: &mut Table) -> Commit {
         let (Some(journal), Some(log)) = (&mut self.journal, table.change_log()) else {
             return Commit::Committed;
@@ -552,10 +560,18 @@ impl Persistence {
                 Commit::Committed
             }
             Err(error) => {
+                let undone = log.keeps_undo();
                 table.roll_back_changes();
-                error!("{error}: the writes of this turn are rolled back and not acknowledged");
+                if undone {
+                    error!("{error}: the writes of this turn are rolled back and not acknowledged");
+                } else {
+                    error!(
+                        "{error}: the writes of this turn are not acknowledged; they stay in \
+                         memory and reach the next data.bin"
+                    );
+                }
                 self.poison(error.to_string());
-                Commit::RolledBack
+                Commit::Failed
             }
         }
     }

@@ -35,7 +35,7 @@ use super::{assert_entries_agree, shown};
 use crate::command::errors::EXPIRY_UNSUPPORTED;
 use crate::command::{self, Outcome, Session, Writes};
 use crate::resp;
-use crate::table::Table;
+use crate::table::{Table, Undoable};
 
 /// The command names the generator picks from: every command of the model, then names that
 /// are no Redis command (one is a Skyhash action, which the RESP side must not know).
@@ -498,7 +498,9 @@ fn listed_keys(reply: &[u8], parts: &[&[u8]]) -> BTreeSet<Vec<u8>> {
 /// from each step's change log framed as a journal frame.
 pub fn commands_vs_model(bytes: &[u8]) {
     let mut table = Table::new();
-    table.start_change_log();
+    // Effects only, as the journal's `everysec` and `no` modes keep them (actions_vs_model
+    // runs the undoable kind).
+    table.start_change_log(Undoable::No);
     let mut replayed = Table::new();
     let mut frames = Vec::new();
     let mut model = Model::default();

@@ -490,11 +490,11 @@ impl Server {
     }
 
     /// Commits the writes executed in this turn to the journal, before any answer of the turn
-    /// is sent. If that fails, the writes were rolled back, so no answer given since the last
+    /// is sent. If that fails, the writes are not durable, so no answer given since the last
     /// commit may reach a client: the connections holding such answers are closed unanswered
     /// (their outcome is unknown to them, as after a crash), and the server is poisoned.
     fn commit_journal(&mut self) {
-        if self.persistence.commit(&mut self.table) == Commit::RolledBack {
+        if self.persistence.commit(&mut self.table) == Commit::Failed {
             let keys = std::mem::take(&mut self.to_flush);
             for key in keys {
                 if self

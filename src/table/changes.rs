@@ -80,15 +80,38 @@ pub(super) enum Undo {
     },
 }
 
+/// Whether a change log keeps what it takes to undo its changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undoable {
+    /// Each change keeps the entry it replaced, so a rollback can restore the table.
+    Yes,
+    /// Effects only: cheaper (a same-length update stays in place), no rollback.
+    No,
+}
+
 /// The changes made since the log was last committed or rolled back.
-#[derive(Default)]
 pub struct ChangeLog {
     body: Vec<u8>,
     records: u32,
+    pub(super) undoable: Undoable,
     pub(super) undo: Vec<Undo>,
 }
 
 impl ChangeLog {
+    pub(super) fn new(undoable: Undoable) -> ChangeLog {
+        ChangeLog {
+            body: Vec::new(),
+            records: 0,
+            undoable,
+            undo: Vec::new(),
+        }
+    }
+
+    /// Whether the changes it records keep what it takes to undo them.
+    pub fn keeps_undo(&self) -> bool {
+        self.undoable == Undoable::Yes
+    }
+
     /// The recorded effects, encoded as journal records, and how many there are.
     pub fn effects(&self) -> (&[u8], u32) {
         (&self.body, self.records)
@@ -98,24 +121,37 @@ impl ChangeLog {
         self.records == 0
     }
 
-    pub(super) fn put(&mut self, key: &[u8], value: &[u8], undo: Undo) {
+    /// Records a PUT; `undo` is made only if the log keeps undo information.
+    pub(super) fn put(&mut self, key: &[u8], value: &[u8], undo: impl FnOnce() -> Undo) {
         put_record(&mut self.body, key, value);
         self.push(undo);
     }
 
-    pub(super) fn delete(&mut self, key: &[u8], undo: Undo) {
+    /// Records a PUT in a log that keeps no undo information.
+    pub(super) fn put_effect(&mut self, key: &[u8], value: &[u8]) {
+        debug_assert!(
+            !self.keeps_undo(),
+            "an undoable change must say how to undo it"
+        );
+        put_record(&mut self.body, key, value);
+        self.records += 1;
+    }
+
+    pub(super) fn delete(&mut self, key: &[u8], undo: impl FnOnce() -> Undo) {
         delete_record(&mut self.body, key);
         self.push(undo);
     }
 
-    pub(super) fn clear(&mut self, undo: Undo) {
+    pub(super) fn clear(&mut self, undo: impl FnOnce() -> Undo) {
         clear_record(&mut self.body);
         self.push(undo);
     }
 
-    fn push(&mut self, undo: Undo) {
+    fn push(&mut self, undo: impl FnOnce() -> Undo) {
         self.records += 1;
-        self.undo.push(undo);
+        if self.undoable == Undoable::Yes {
+            self.undo.push(undo());
+        }
     }
 
     /// Forgets everything recorded, keeping the buffer for the next changes (unless a large

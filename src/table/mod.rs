@@ -15,7 +15,9 @@
 
 mod changes;
 
-pub use changes::{clear_record, delete_record, put_record, ChangeLog, CLEAR, DELETE, PUT};
+pub use changes::{
+    clear_record, delete_record, put_record, ChangeLog, Undoable, CLEAR, DELETE, PUT,
+};
 use changes::{Old, Undo};
 
 use std::hash::BuildHasher;
@@ -214,7 +216,7 @@ impl Table {
         self.payload_bytes += (key.len() + value.len()) as u64;
         self.changes += 1;
         if let Some(log) = &mut self.log {
-            log.put(key, value, Undo::Inserted(key.into()));
+            log.put(key, value, || Undo::Inserted(key.into()));
         }
         true
     }
@@ -227,17 +229,30 @@ impl Table {
 
     /// Replaces the value of `key` only if it exists. Returns whether it existed.
     pub fn update_existing(&mut self, key: &[u8], value: &[u8]) -> bool {
-        if self.log.is_some() {
+        if self.log.as_ref().is_some_and(ChangeLog::keeps_undo) {
             let Some(old) = self.take(key) else {
                 return false;
             };
             self.put(key, value);
             self.changes += 1;
             if let Some(log) = &mut self.log {
-                log.put(key, value, Undo::Replaced(key.into(), old));
+                log.put(key, value, || Undo::Replaced(key.into(), old));
             }
             return true;
         }
+        if !self.update_in_place(key, value) {
+            return false;
+        }
+        if let Some(log) = &mut self.log {
+            log.put_effect(key, value);
+        }
+        true
+    }
+
+    /// The update of [`Self::update_existing`] without a change log that keeps undo: in place
+    /// when the length allows, moving the entry between the two tables when its size class
+    /// changes. Returns whether the key existed.
+    fn update_in_place(&mut self, key: &[u8], value: &[u8]) -> bool {
         let hash = self.hash(key);
         let old_len = if let Some(entry) = self.entries.find_mut(hash, |entry| entry.key() == key) {
             let old_len = entry.value().len();
@@ -290,14 +305,15 @@ impl Table {
         };
         self.changes += 1;
         if let Some(log) = &mut self.log {
-            let old = match &removed.0 {
-                Taken::Inline(entry) => Old::Inline(Entry(entry.0.clone())),
-                Taken::Shared(value) => Old::Shared(SharedEntry {
-                    key: key.into(),
-                    value: Arc::clone(value),
-                }),
-            };
-            log.delete(key, Undo::Removed(old));
+            log.delete(key, || {
+                Undo::Removed(match &removed.0 {
+                    Taken::Inline(entry) => Old::Inline(Entry(entry.0.clone())),
+                    Taken::Shared(value) => Old::Shared(SharedEntry {
+                        key: key.into(),
+                        value: Arc::clone(value),
+                    }),
+                })
+            });
         }
         Some(removed)
     }
@@ -310,7 +326,7 @@ impl Table {
         let payload_bytes = std::mem::replace(&mut self.payload_bytes, 0);
         self.changes += 1;
         if let Some(log) = &mut self.log {
-            log.clear(Undo::Cleared {
+            log.clear(|| Undo::Cleared {
                 entries,
                 shared,
                 payload_bytes,
@@ -362,9 +378,10 @@ impl Table {
         }
     }
 
-    /// From now on every change is recorded in a change log, until [`Self::stop_change_log`].
-    pub fn start_change_log(&mut self) {
-        self.log.get_or_insert_with(ChangeLog::default);
+    /// From now on every change is recorded in a change log, keeping undo information or
+    /// not, until [`Self::stop_change_log`].
+    pub fn start_change_log(&mut self, undoable: Undoable) {
+        self.log = Some(ChangeLog::new(undoable));
     }
 
     /// Detaches the change log; the changes it held are kept.
@@ -385,7 +402,8 @@ impl Table {
     }
 
     /// The recorded changes could not be made durable: undo them, newest first, so the table
-    /// is again what it was at the last commit. (This is itself a change, for saves.)
+    /// is again what it was at the last commit. (This is itself a change, for saves.) A log
+    /// that keeps no undo information only forgets them: the table keeps them.
     pub fn roll_back_changes(&mut self) {
         let Some(mut log) = self.log.take() else {
             return;
@@ -600,8 +618,14 @@ mod tests {
 
     #[test]
     fn a_change_log_replays_to_the_same_table_and_rolls_back_to_the_last_commit() {
+        for undoable in [Undoable::Yes, Undoable::No] {
+            change_log_round_trips(undoable);
+        }
+    }
+
+    fn change_log_round_trips(undoable: Undoable) {
         let mut table = Table::new();
-        table.start_change_log();
+        table.start_change_log(undoable);
         let long = |seed: u8| vec![seed; SHARED_VALUE_BYTES + usize::from(seed)];
         let mut state: u32 = 12_345;
         let mut next = |below: u32| {
@@ -642,12 +666,19 @@ mod tests {
             replay(&mut replica, body, records);
             assert_eq!(sorted(&replica), sorted(&table), "batch {batch} replayed");
             assert_eq!(replica.payload_bytes(), table.payload_bytes());
-            if next(3) == 0 {
+            let roll_back = next(3) == 0;
+            if roll_back && undoable == Undoable::Yes {
                 let changed = !table.change_log().expect("attached").is_empty();
                 table.roll_back_changes();
                 assert_eq!(sorted(&table), before, "batch {batch} rolled back");
                 assert_eq!(table.payload_bytes(), payload_before);
                 assert!(table.changes() >= changes_before + u64::from(changed));
+            } else if roll_back {
+                let after = sorted(&table);
+                let changes = table.changes();
+                table.roll_back_changes();
+                assert_eq!(sorted(&table), after, "batch {batch}: nothing to undo with");
+                assert_eq!(table.changes(), changes);
             } else {
                 table.commit_changes();
             }
@@ -659,7 +690,7 @@ mod tests {
     fn writes_that_change_nothing_record_nothing() {
         let mut table = Table::new();
         table.insert_new(b"k", b"v");
-        table.start_change_log();
+        table.start_change_log(Undoable::Yes);
         assert!(!table.insert_new(b"k", b"w"));
         assert!(!table.update_existing(b"missing", b"w"));
         assert!(table.remove(b"missing").is_none());

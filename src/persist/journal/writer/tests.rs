@@ -225,7 +225,7 @@ fn every_crash_state_of_always_mode_recovers_every_acknowledged_commit() {
         let mut journal =
             Journal::open(disk.clone(), JournalFsync::Always, 1, 1, Vec::new()).unwrap();
         let mut table = Table::new();
-        table.start_change_log();
+        table.start_change_log(crate::table::Undoable::Yes);
         let mut acknowledged = Contents::new();
         // The state a commit in flight at the crash would leave, if it reached the disk.
         let mut in_flight: Option<Contents> = None;
