@@ -22,6 +22,7 @@ mod startup;
 
 use std::collections::VecDeque;
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -318,6 +319,11 @@ impl Persistence {
             },
             _ => None,
         };
+        // ... and, once its data.bin is durable, deletes the segments before that one.
+        let obsolete = match (journal_segment, &self.journal) {
+            (Some(segment), Some(journal)) => journal.segment_paths_before(segment),
+            _ => Vec::new(),
+        };
         let snapshot_dir = &self.snapshot_dir;
         let spawned = fork::spawn(|| {
             let make_room = || {
@@ -327,7 +333,7 @@ impl Persistence {
             };
             let segment = journal_segment.unwrap_or(0);
             save::write_data_file(table, &target, install, segment, make_room)
-                .map(|report| report.to_string())
+                .map(|report| report.to_string() + &remove_files(&obsolete))
                 .map_err(|error| error.to_string())
         });
         match spawned {
@@ -393,9 +399,10 @@ impl Persistence {
             Ok(()) if matches!(running.job, Job::Bgsave { .. }) => {
                 self.saved_changes = Some(running.changes);
                 self.data_file_bytes = running.bytes;
+                // The child deleted their files.
                 if let (Some(journal), Some(segment)) = (&mut self.journal, running.journal_segment)
                 {
-                    remove_obsolete_segments(journal, segment);
+                    journal.compacted(segment);
                 }
             }
             Ok(()) => {}
@@ -646,10 +653,27 @@ fn save_kind(job: &Job) -> SaveKind {
 
 /// Deletes the journal segments a durable data.bin contains (those before `first_kept`).
 fn remove_obsolete_segments(journal: &mut Journal, first_kept: u64) {
-    for (segment, error) in journal.compacted(first_kept) {
+    let obsolete = journal.compacted(first_kept);
+    for (segment, error) in journal.remove_segments(&obsolete) {
         warn!(
             "Cannot remove the obsolete journal segment {}: {error}",
             journal::format::segment_file_name(segment)
         );
     }
+}
+
+/// In a BGSAVE child: deletes the obsolete journal segments `paths`; what could not be
+/// deleted (harmless: the next start skips and removes such segments) is said in the text
+/// returned, which the child's report ends with.
+fn remove_files(paths: &[PathBuf]) -> String {
+    let mut left = String::new();
+    for path in paths {
+        match fs::remove_file(path) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                left += &format!("; cannot remove the obsolete {}: {error}", path.display());
+            }
+            _ => {}
+        }
+    }
+    left
 }

@@ -20,6 +20,8 @@ struct SimFile {
     written: Vec<u8>,
     /// Its directory entry survives a crash.
     named: bool,
+    /// The ranges (offset, length) whose writeback was started, in order.
+    writebacks: Vec<(u64, u64)>,
 }
 
 /// A failure to inject.
@@ -159,6 +161,13 @@ impl SegmentFile for SimSegment {
         }
         let written = std::mem::take(&mut file.written);
         file.synced.extend_from_slice(&written);
+        Ok(())
+    }
+
+    fn start_writeback(&mut self, offset: u64, len: u64) -> io::Result<()> {
+        let mut state = self.disk.0.borrow_mut();
+        let file = state.files.get_mut(&self.id).expect("an open file exists");
+        file.writebacks.push((offset, len));
         Ok(())
     }
 }
@@ -317,11 +326,52 @@ fn a_failed_segment_is_never_written_or_synced_again() {
     assert_eq!(journal.rotate().unwrap(), 2);
     journal.commit(&body, 1).unwrap();
     assert_eq!(journal.segments(), vec![1, 2]);
-    assert!(journal.compacted(2).is_empty());
+    assert_eq!(journal.compacted(2), vec![1]);
     assert_eq!(journal.segments(), vec![2]);
     assert!(disk
         .0
         .borrow()
         .named(&format::segment_file_name(1))
+        .is_some());
+    assert!(journal.remove_segments(&[1]).is_empty());
+    assert!(disk
+        .0
+        .borrow()
+        .named(&format::segment_file_name(1))
         .is_none());
+}
+
+#[test]
+fn everysec_and_no_start_the_writeback_every_4_mib_and_always_never() {
+    let body = vec![b'x'; 1024 * 1024 - 32];
+    for mode in [
+        JournalFsync::EverySec,
+        JournalFsync::No,
+        JournalFsync::Always,
+    ] {
+        let disk = SimDisk::default();
+        let mut journal = Journal::open(disk.clone(), mode, 1, 1, Vec::new()).unwrap();
+        for _ in 0..10 {
+            journal.commit(&body, 1).unwrap();
+        }
+        let state = disk.0.borrow();
+        let (_, file) = state
+            .named(&format::segment_file_name(1))
+            .expect("segment 1");
+        let length = (file.synced.len() + file.written.len()) as u64;
+        if mode == JournalFsync::Always {
+            assert_eq!(file.writebacks, vec![]);
+            continue;
+        }
+        // Each kick starts where the last ended and covers at least 4 MiB; what is left after
+        // the last is less than that.
+        let mut end = 0;
+        for &(offset, len) in &file.writebacks {
+            assert_eq!(offset, end);
+            assert!(len >= WRITEBACK_STEP, "{len}");
+            end = offset + len;
+        }
+        assert_eq!(file.writebacks.len(), 2, "{:?}", file.writebacks);
+        assert!(length - end < WRITEBACK_STEP);
+    }
 }
