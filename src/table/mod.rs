@@ -11,7 +11,7 @@
 //! the data: the total bytes of all keys and values (so a save knows its file size up front)
 //! and a count of changes (so a save can be skipped when nothing changed since the last one).
 //! With a [`ChangeLog`] attached (the journal's), every change is also recorded as an effect,
-//! undoable until it is committed.
+//! and, if the log is [`Undoable::Yes`] (`always` mode), undoable until it is committed.
 
 mod changes;
 
@@ -318,8 +318,8 @@ impl Table {
         Some(removed)
     }
 
-    /// Removes every entry and gives their memory back (once a change log attached has been
-    /// committed: until then it keeps them, to undo the clear).
+    /// Removes every entry and gives their memory back (once an undoable change log attached
+    /// has been committed: until then it keeps them, to undo the clear).
     pub fn clear(&mut self) {
         let entries = std::mem::take(&mut self.entries);
         let shared = std::mem::take(&mut self.shared);
