@@ -9,11 +9,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::load::{self, LoadError, Progress, TestOutcome, STALL_TIMEOUT};
+use crate::load::{self, LoadError, Progress, Tally, TestOutcome, STALL_TIMEOUT};
 use crate::options::LoadOptions;
 use crate::protocol::{quote, Protocol};
 use crate::saver::Saver;
@@ -43,14 +42,7 @@ struct Engine<'a> {
     poll: Poll,
     clients: Vec<Client>,
     saver: Option<Saver>,
-    issued: u64,
-    answered: u64,
-    lost: u64,
-    errors: u64,
-    first_error: Option<String>,
-    connections_lost: usize,
-    latency: Histogram<u64>,
-    last_reply_at: Option<Instant>,
+    tally: Tally,
 }
 
 /// Runs test `kind` against `addr` (over TLS with `tls`); `keys` carries on from one test to
@@ -95,14 +87,7 @@ pub fn run_test(
         poll,
         clients,
         saver,
-        issued: 0,
-        answered: 0,
-        lost: 0,
-        errors: 0,
-        first_error: None,
-        connections_lost: 0,
-        latency: load::latency_histogram()?,
-        last_reply_at: None,
+        tally: Tally::new()?,
     };
     engine.run()
 }
@@ -233,29 +218,17 @@ impl Engine<'_> {
                 self.drop_connection(id, None);
             }
         }
-        TestOutcome {
-            kind: self.kind,
-            answered: self.answered,
-            lost: self.lost,
-            errors: self.errors,
-            elapsed: self
-                .last_reply_at
-                .map_or(Duration::ZERO, |last| last.duration_since(started)),
-            latency: self.latency,
-            first_error: self.first_error,
-            connections_lost: self.connections_lost,
-            stopped,
-            saves: self.saver.as_ref().map(Saver::tally),
-        }
+        let saves = self.saver.as_ref().map(Saver::tally);
+        self.tally.into_outcome(self.kind, started, stopped, saves)
     }
 
     fn settled(&self) -> u64 {
-        self.answered + self.lost
+        self.tally.settled()
     }
 
     /// Sends connection `id` its next batch, if requests remain to be issued.
     fn start_batch(&mut self, id: usize) {
-        let remaining = self.total - self.issued;
+        let remaining = self.total - self.tally.issued;
         let count = (self.pipeline as u64).min(remaining) as usize;
         let client = &mut self.clients[id];
         if count == 0 || !client.open {
@@ -265,7 +238,7 @@ impl Engine<'_> {
         for _ in 0..count {
             self.template.append(out, self.keys);
         }
-        self.issued += count as u64;
+        self.tally.issued += count as u64;
         client.unanswered = count;
         client.batch_sent_at = Instant::now();
         if let Err(error) = client.wire.flush() {
@@ -305,31 +278,24 @@ impl Engine<'_> {
     /// dropped (a malformed reply, or bytes that answer nothing).
     fn take_replies(&mut self, id: usize, now: Instant) -> bool {
         let client = &mut self.clients[id];
-        let nanos = now.duration_since(client.batch_sent_at).as_nanos();
         while client.unanswered > 0 {
             let buf = client.wire.unread();
             match check_reply(self.protocol, self.kind, buf) {
                 Ok(None) => break,
                 Ok(Some((len, expected))) => {
                     if !expected {
-                        self.errors += 1;
-                        if self.first_error.is_none() {
-                            self.first_error =
-                                Some(format!("unexpected reply {}", quote(&buf[..len])));
-                        }
+                        let text = format!("unexpected reply {}", quote(&buf[..len]));
+                        self.tally.count_error(&text);
                     }
-                    self.latency
-                        .saturating_record(u64::try_from(nanos).unwrap_or(u64::MAX));
+                    self.tally.answer(client.batch_sent_at, now);
                     client.wire.consume(len);
                     client.unanswered -= 1;
-                    self.answered += 1;
-                    self.last_reply_at = Some(now);
                 }
                 Err(malformed) => {
                     // Not counted here: the request it answers is counted as lost, with the
                     // rest of the connection's batch.
                     let text = format!("malformed reply ({malformed}): {}", quote(buf));
-                    self.note_first_error(&text);
+                    self.tally.note_first_error(&text);
                     self.drop_connection(id, Some(&text));
                     return false;
                 }
@@ -341,18 +307,11 @@ impl Engine<'_> {
                 "bytes that answer no request: {}",
                 quote(client.wire.unread())
             );
-            self.errors += 1;
-            self.note_first_error(&text);
+            self.tally.count_error(&text);
             self.drop_connection(id, Some(&text));
             return false;
         }
         true
-    }
-
-    fn note_first_error(&mut self, text: &str) {
-        if self.first_error.is_none() {
-            self.first_error = Some(text.to_owned());
-        }
     }
 
     /// Gives up connection `id`: its unanswered requests are lost, and count as errors. A
@@ -368,18 +327,18 @@ impl Engine<'_> {
         let _ = self.poll.registry().deregister(&mut client.wire.stream);
         let unanswered = client.unanswered as u64;
         client.unanswered = 0;
-        self.lost += unanswered;
-        self.errors += unanswered;
+        self.tally.lose(unanswered);
         let Some(reason) = reason else {
             return;
         };
-        self.connections_lost += 1;
-        if self.connections_lost == 1 {
+        self.tally.connections_lost += 1;
+        if self.tally.connections_lost == 1 {
             eprintln!(
                 "stratus-bench: {}: connection {id}: {reason}; {unanswered} requests unanswered",
                 self.kind.name(self.protocol)
             );
         }
-        self.note_first_error(&format!("connection {id}: {reason}"));
+        self.tally
+            .note_first_error(&format!("connection {id}: {reason}"));
     }
 }

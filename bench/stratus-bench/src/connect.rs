@@ -8,12 +8,11 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::load::{self, LoadError, Progress, TestOutcome, STALL_TIMEOUT};
+use crate::load::{self, LoadError, Progress, Tally, TestOutcome, STALL_TIMEOUT};
 use crate::options::LoadOptions;
 use crate::protocol::{quote, Protocol};
 use crate::tls::TlsClient;
@@ -36,14 +35,7 @@ struct Engine<'a> {
     keys: KeyChooser,
     poll: Poll,
     slots: Vec<Slot>,
-    issued: u64,
-    answered: u64,
-    lost: u64,
-    errors: u64,
-    first_error: Option<String>,
-    connections_lost: usize,
-    latency: Histogram<u64>,
-    last_reply_at: Option<Instant>,
+    tally: Tally,
 }
 
 /// Runs the connect test against `addr` (over TLS with `tls`).
@@ -67,14 +59,7 @@ pub fn run_test(
                 started,
             })
             .collect(),
-        issued: 0,
-        answered: 0,
-        lost: 0,
-        errors: 0,
-        first_error: None,
-        connections_lost: 0,
-        latency: load::latency_histogram()?,
-        last_reply_at: None,
+        tally: Tally::new()?,
     };
     for id in 0..engine.slots.len() {
         engine.open(id)?;
@@ -113,15 +98,15 @@ impl Engine<'_> {
     }
 
     fn settled(&self) -> u64 {
-        self.answered + self.lost
+        self.tally.settled()
     }
 
     /// Starts slot `id`'s next connection, if connections remain to be made.
     fn open(&mut self, id: usize) -> Result<(), LoadError> {
-        if self.issued >= self.total {
+        if self.tally.issued >= self.total {
             return Ok(());
         }
-        self.issued += 1;
+        self.tally.issued += 1;
         let started = Instant::now();
         let mut wire = match Wire::start_connect(self.addr, self.tls) {
             Ok(wire) => wire,
@@ -158,8 +143,7 @@ impl Engine<'_> {
             Ok(Some((len, expected))) => {
                 if !expected {
                     let text = format!("unexpected reply {}", quote(&wire.unread()[..len]));
-                    self.errors += 1;
-                    self.note_first_error(&text);
+                    self.tally.count_error(&text);
                 }
                 self.answer(id);
                 self.open(id)
@@ -181,12 +165,7 @@ impl Engine<'_> {
 
     /// Records slot `id`'s answered request and closes its connection.
     fn answer(&mut self, id: usize) {
-        let now = Instant::now();
-        let nanos = now.duration_since(self.slots[id].started).as_nanos();
-        self.latency
-            .saturating_record(u64::try_from(nanos).unwrap_or(u64::MAX));
-        self.answered += 1;
-        self.last_reply_at = Some(now);
+        self.tally.answer(self.slots[id].started, Instant::now());
         self.close(id);
     }
 
@@ -194,13 +173,13 @@ impl Engine<'_> {
     /// any request has been answered, that ends the run; afterwards the slot starts again.
     fn fail(&mut self, id: usize, error: io::Error) -> Result<(), LoadError> {
         self.close(id);
-        self.lost += 1;
-        self.errors += 1;
-        self.connections_lost += 1;
-        if self.answered == 0 {
+        self.tally.lose(1);
+        self.tally.connections_lost += 1;
+        if self.tally.answered == 0 {
             return Err(LoadError::connecting(self.addr, error));
         }
-        self.note_first_error(&format!("connection failed: {error}"));
+        self.tally
+            .note_first_error(&format!("connection failed: {error}"));
         self.open(id)
     }
 
@@ -212,35 +191,16 @@ impl Engine<'_> {
         }
     }
 
-    fn note_first_error(&mut self, text: &str) {
-        if self.first_error.is_none() {
-            self.first_error = Some(text.to_owned());
-        }
-    }
-
     fn finish(mut self, started: Instant, stopped: Option<String>) -> TestOutcome {
         if stopped.is_some() {
             for id in 0..self.slots.len() {
                 if self.slots[id].wire.is_some() {
                     self.close(id);
-                    self.lost += 1;
-                    self.errors += 1;
+                    self.tally.lose(1);
                 }
             }
         }
-        TestOutcome {
-            kind: TestKind::Connect,
-            answered: self.answered,
-            lost: self.lost,
-            errors: self.errors,
-            elapsed: self
-                .last_reply_at
-                .map_or(Duration::ZERO, |last| last.duration_since(started)),
-            latency: self.latency,
-            first_error: self.first_error,
-            connections_lost: self.connections_lost,
-            stopped,
-            saves: None,
-        }
+        self.tally
+            .into_outcome(TestKind::Connect, started, stopped, None)
     }
 }

@@ -1,6 +1,6 @@
-//! What every load test shares, whichever engine runs it: the outcome it measured, the errors
-//! that stop a run, the server's address, the latency histogram, the progress line and the
-//! wait for readiness. No engine lives here: `client` runs the request tests, `connect` the
+//! What every load test shares, whichever engine runs it: the counts an engine keeps
+//! (`Tally`), the outcome they make, the errors that stop a run, the server's address, the
+//! latency histogram, the progress line and the wait for readiness. No engine lives here: `client` runs the request tests, `connect` the
 //! connection test.
 
 use std::fmt;
@@ -135,9 +135,94 @@ fn is_certificate_error(error: &io::Error) -> bool {
 }
 
 /// An empty latency histogram, in nanoseconds.
-pub fn latency_histogram() -> Result<Histogram<u64>, LoadError> {
+fn latency_histogram() -> Result<Histogram<u64>, LoadError> {
     Histogram::new_with_bounds(1, LATENCY_MAX_NANOS, LATENCY_SIGNIFICANT_DIGITS)
         .map_err(|error| LoadError::Histogram(error.to_string()))
+}
+
+/// What an engine counts while a test runs (`client` and `connect` alike), and the outcome
+/// it makes at the end.
+pub struct Tally {
+    pub issued: u64,
+    pub answered: u64,
+    pub lost: u64,
+    pub errors: u64,
+    pub connections_lost: usize,
+    first_error: Option<String>,
+    latency: Histogram<u64>,
+    last_reply_at: Option<Instant>,
+}
+
+impl Tally {
+    pub fn new() -> Result<Tally, LoadError> {
+        Ok(Tally {
+            issued: 0,
+            answered: 0,
+            lost: 0,
+            errors: 0,
+            connections_lost: 0,
+            first_error: None,
+            latency: latency_histogram()?,
+            last_reply_at: None,
+        })
+    }
+
+    /// Requests whose fate is known: answered or lost.
+    pub fn settled(&self) -> u64 {
+        self.answered + self.lost
+    }
+
+    /// A reply read at `now` to a request written at `sent`.
+    pub fn answer(&mut self, sent: Instant, now: Instant) {
+        let nanos = now.duration_since(sent).as_nanos();
+        self.latency
+            .saturating_record(u64::try_from(nanos).unwrap_or(u64::MAX));
+        self.answered += 1;
+        self.last_reply_at = Some(now);
+    }
+
+    /// Counts an error; the first error's text is kept for the report.
+    pub fn count_error(&mut self, text: &str) {
+        self.errors += 1;
+        self.note_first_error(text);
+    }
+
+    /// Keeps `text` if it is the first error seen, without counting it.
+    pub fn note_first_error(&mut self, text: &str) {
+        if self.first_error.is_none() {
+            self.first_error = Some(text.to_owned());
+        }
+    }
+
+    /// `count` requests given up with their connection: lost, and counted as errors.
+    pub fn lose(&mut self, count: u64) {
+        self.lost += count;
+        self.errors += count;
+    }
+
+    /// The test's outcome, timed from `started` to the last reply.
+    pub fn into_outcome(
+        self,
+        kind: TestKind,
+        started: Instant,
+        stopped: Option<String>,
+        saves: Option<SaveTally>,
+    ) -> TestOutcome {
+        TestOutcome {
+            kind,
+            answered: self.answered,
+            lost: self.lost,
+            errors: self.errors,
+            elapsed: self
+                .last_reply_at
+                .map_or(Duration::ZERO, |last| last.duration_since(started)),
+            latency: self.latency,
+            first_error: self.first_error,
+            connections_lost: self.connections_lost,
+            stopped,
+            saves,
+        }
+    }
 }
 
 /// Sleeps in `poll` until readiness or `deadline`; an interrupted sleep returns no events.
