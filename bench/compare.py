@@ -25,7 +25,6 @@ against Redis over TLS and Stratus plain, new TLS connections per second) and be
 (issue 13: the RESP listener with redis-benchmark and stratus-bench, RESP against Skyhash,
 one and two shards behind nutcracker).
 """
-import argparse
 import json
 import os
 import shutil
@@ -35,8 +34,9 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release")  # replaced by --bin-dir
+import harness
+
+BIN = harness.RELEASE_BIN  # replaced by --bin-dir
 WORK = "/tmp/stratus-compare"
 STRATUS_PORT, REDIS_PORT = 7600, 7601
 
@@ -85,18 +85,10 @@ def median(values):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--bin-dir")
-    parser.add_argument("--skip-persistence", action="store_true")
-    options = parser.parse_args()
     global BIN
-    if options.bin_dir:
-        BIN = os.path.abspath(options.bin_dir)
-    else:
-        subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "stratus",
-                        "-p", "stratus-bench"], cwd=ROOT, check=True)
+    options, BIN = harness.start(
+        __doc__, ["redis-server", "redis-cli"],
+        lambda parser: parser.add_argument("--skip-persistence", action="store_true"))
     scale = 0.1 if options.quick else 1.0
     n = lambda count: str(max(1000, int(count * scale)))
 

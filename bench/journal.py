@@ -55,7 +55,6 @@ JSON of every test, the strace summaries, the fsync samples, the restart times a
 --quick is a smoke run (a tenth of the requests and of the keys); the full run takes about
 12 minutes. --bin-dir takes stratus and stratus-bench from another build.
 """
-import argparse
 import json
 import os
 import random
@@ -68,8 +67,9 @@ import sys
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release")  # replaced by --bin-dir
+import harness
+
+BIN = harness.RELEASE_BIN  # replaced by --bin-dir
 WORK = "/tmp/stratus-journal"
 MODES = ["off", "no", "everysec", "always"]
 STRATUS_PORTS = {"off": 7610, "no": 7611, "everysec": 7612, "always": 7613}
@@ -511,22 +511,8 @@ def median(values):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--bin-dir")
-    options = parser.parse_args()
-    # A SIGTERM ends the run like a failure: the finally blocks stop every server by its PID.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     global BIN
-    if options.bin_dir:
-        BIN = os.path.abspath(options.bin_dir)
-    else:
-        subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "stratus",
-                        "-p", "stratus-bench"], cwd=ROOT, check=True)
-    for tool in ["redis-server", "strace"]:
-        if shutil.which(tool) is None:
-            sys.exit(f"{tool} is not on the PATH")
+    options, BIN = harness.start(__doc__, ["redis-server", "strace"])
     scale = 0.1 if options.quick else 1.0
     seconds = 0.5 if options.quick else 2.0
     keys = int(1_000_000 * scale)

@@ -36,7 +36,6 @@ this machine; every raw result (redis-benchmark's CSV, stratus-bench's JSON, CPU
 to /tmp/stratus-resp/results.json. --quick is a smoke run (tests of about 0.5 s); the full run
 takes about 4 minutes. --bin-dir takes stratus and stratus-bench from another build.
 """
-import argparse
 import csv
 import io
 import json
@@ -51,8 +50,9 @@ import sys
 import textwrap
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release")  # replaced by --bin-dir
+import harness
+
+BIN = harness.RELEASE_BIN  # replaced by --bin-dir
 WORK = "/tmp/stratus-resp"
 SHARD0_SKYHASH, SHARD0_RESP, REDIS_PORT = 7630, 7631, 7632
 SHARD1_SKYHASH, SHARD1_RESP = 7633, 7634
@@ -248,22 +248,8 @@ def median(values):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--bin-dir")
-    options = parser.parse_args()
-    # A SIGTERM ends the run like a failure: the finally blocks stop every server by its PID.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     global BIN
-    if options.bin_dir:
-        BIN = os.path.abspath(options.bin_dir)
-    else:
-        subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "stratus",
-                        "-p", "stratus-bench"], cwd=ROOT, check=True)
-    for tool in ["redis-server", "redis-benchmark"]:
-        if shutil.which(tool) is None:
-            sys.exit(f"{tool} is not on the PATH")
+    options, BIN = harness.start(__doc__, ["redis-server", "redis-benchmark"])
     if NUTCRACKER is None:
         sys.exit("nutcracker is not on the PATH nor in /usr/sbin")
     seconds = 0.5 if options.quick else 2.0

@@ -31,7 +31,6 @@ plain Stratus P16), and keeps every raw result in /tmp/stratus-tls/results.json.
 smoke run (tests of about 0.5 s); the full run takes about 3 minutes. --bin-dir takes stratus
 and stratus-bench from another build.
 """
-import argparse
 import json
 import os
 import re
@@ -44,8 +43,9 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release")  # replaced by --bin-dir
+import harness
+
+BIN = harness.RELEASE_BIN  # replaced by --bin-dir
 WORK = "/tmp/stratus-tls"
 STRATUS_PORT, REDIS_TLS_PORT, REDIS_PORT = 7620, 7621, 7622
 CERT, KEY = f"{WORK}/cert.pem", f"{WORK}/key.pem"
@@ -177,22 +177,8 @@ def median(values):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--bin-dir")
-    options = parser.parse_args()
-    # A SIGTERM ends the run like a failure: the finally blocks stop every server by its PID.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     global BIN
-    if options.bin_dir:
-        BIN = os.path.abspath(options.bin_dir)
-    else:
-        subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "stratus",
-                        "-p", "stratus-bench"], cwd=ROOT, check=True)
-    for tool in ["redis-server", "openssl"]:
-        if shutil.which(tool) is None:
-            sys.exit(f"{tool} is not on the PATH")
+    options, BIN = harness.start(__doc__, ["redis-server", "openssl"])
     seconds = 0.5 if options.quick else 2.0
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(f"{WORK}/redis")
