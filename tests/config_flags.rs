@@ -50,6 +50,8 @@ fn help_exits_zero_and_mentions_every_flag() {
         "--stop-write-on-fail",
         "--data-dir",
         "--max-query-size",
+        "--max-client-memory",
+        "--busy-poll",
         "--help",
         "--version",
     ] {
@@ -215,6 +217,19 @@ fn invalid_max_query_size_is_an_argument_error() {
 }
 
 #[test]
+fn busy_poll_beyond_its_range_is_refused() {
+    for value in ["1001", "-1", "20us"] {
+        let output = run_with_defaults(&["--busy-poll", value]);
+        output.assert_exit_code(1);
+        assert_argument_error(
+            &output,
+            "Invalid value for `--busy-poll`. Expected a whole number of microseconds from 0 \
+             to 1000",
+        );
+    }
+}
+
+#[test]
 fn unknown_flag_is_refused_with_a_help_hint() {
     let output = run_with_defaults(&["--bogus"]);
     output.assert_exit_code(1);
@@ -308,6 +323,12 @@ fn the_started_line_names_the_address_as_documented() {
 #[test]
 fn long_host_flag_starts_the_server() {
     assert_starts_with(&["--host", "127.0.0.1"]);
+}
+
+#[test]
+fn busy_poll_off_and_at_its_most_start_the_server() {
+    assert_starts_with(&["--busy-poll", "0"]);
+    assert_starts_with(&["--busy-poll", "1000"]);
 }
 
 #[test]

@@ -13,8 +13,9 @@ use serde::Deserialize;
 use super::size::{parse_size, SUFFIX_TEXT};
 use super::{
     max_client_memory_default, Config, ConfigError, JournalFsync, SnapshotConfig, TlsConfig,
-    BGSAVE_ZERO_MESSAGE, JOURNAL_FSYNC_CHOICES, JOURNAL_FSYNC_DEFAULT, MAXCON_DEFAULT,
-    SAVE_INTERVAL_DEFAULT, SNAPSHOT_FAILSAFE_DEFAULT, SNAPSHOT_ZERO_MESSAGE,
+    BGSAVE_ZERO_MESSAGE, BUSY_POLL_DEFAULT, BUSY_POLL_MAX_MICROS, JOURNAL_FSYNC_CHOICES,
+    JOURNAL_FSYNC_DEFAULT, MAXCON_DEFAULT, SAVE_INTERVAL_DEFAULT, SNAPSHOT_FAILSAFE_DEFAULT,
+    SNAPSHOT_ZERO_MESSAGE,
 };
 
 pub(super) fn read_config_file(path: &Path) -> Result<Config, ConfigError> {
@@ -26,7 +27,7 @@ pub(super) fn read_config_file(path: &Path) -> Result<Config, ConfigError> {
 }
 
 /// The layout of a skyd 0.6 configuration file, plus `[journal]`, `[resp]` and
-/// `server.max_client_memory`. Optional keys are `Option` so that defaults
+/// `server.max_client_memory` and `server.busy_poll_us`. Optional keys are `Option` so that defaults
 /// are applied in one place, [`config_from_toml`].
 #[derive(Deserialize)]
 #[serde(expecting = "a TOML document with a [server] table")]
@@ -49,6 +50,7 @@ struct ServerSection {
     /// skyd's own template.toml spells the key this way (and skyd then ignored it).
     maxcon: Option<usize>,
     max_client_memory: Option<SizeValue>,
+    busy_poll_us: Option<u64>,
 }
 
 /// A size as the file may write it: bytes as an integer, or a string in the flags' syntax.
@@ -123,6 +125,7 @@ pub(super) fn config_from_toml(path: &Path, text: &str) -> Result<Config, Config
         noart: file.server.noart.unwrap_or(false),
         maxcon: maxcon_setting(&file.server)?,
         max_client_memory: max_client_memory_setting(&file.server)?,
+        busy_poll: busy_poll_setting(&file.server)?,
         bgsave: bgsave_setting(file.bgsave)?,
         snapshot: snapshot_setting(file.snapshot)?,
         journal: journal_setting(file.journal)?,
@@ -170,6 +173,18 @@ fn max_client_memory_setting(server: &ServerSection) -> Result<usize, ConfigErro
              an integer, or a string of digits {SUFFIX_TEXT}"
         ))
     })
+}
+
+/// `server.busy_poll_us`, the default when absent.
+fn busy_poll_setting(server: &ServerSection) -> Result<Duration, ConfigError> {
+    match server.busy_poll_us {
+        None => Ok(BUSY_POLL_DEFAULT),
+        Some(micros) if micros <= BUSY_POLL_MAX_MICROS => Ok(Duration::from_micros(micros)),
+        Some(_) => Err(ConfigError::FileValue(format!(
+            "Invalid value for `server.busy_poll_us`. Expected a whole number of microseconds \
+             from 0 to {BUSY_POLL_MAX_MICROS}"
+        ))),
+    }
 }
 
 /// The BGSAVE interval: on every 120 s when the section or its keys are absent.

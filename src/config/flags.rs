@@ -14,19 +14,21 @@ use log::{info, warn};
 use super::size::{format_size, parse_size, SUFFIX_TEXT};
 use super::{
     Config, ConfigError, JournalFsync, SnapshotConfig, TlsConfig, BGSAVE_ZERO_MESSAGE,
-    DATA_DIR_DEFAULT, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TLS_PORT, JOURNAL_FSYNC_CHOICES,
-    MAXCON_DEFAULT, MAX_CLIENT_MEMORY_CAP, MAX_QUERY_BYTES_DEFAULT, MAX_QUERY_BYTES_LIMIT,
-    SAVE_INTERVAL_DEFAULT, SNAPSHOT_FAILSAFE_DEFAULT, SNAPSHOT_ZERO_MESSAGE,
+    BUSY_POLL_DEFAULT, BUSY_POLL_MAX_MICROS, DATA_DIR_DEFAULT, DEFAULT_HOST, DEFAULT_PORT,
+    DEFAULT_TLS_PORT, JOURNAL_FSYNC_CHOICES, MAXCON_DEFAULT, MAX_CLIENT_MEMORY_CAP,
+    MAX_QUERY_BYTES_DEFAULT, MAX_QUERY_BYTES_LIMIT, SAVE_INTERVAL_DEFAULT,
+    SNAPSHOT_FAILSAFE_DEFAULT, SNAPSHOT_ZERO_MESSAGE,
 };
 
 /// Flags that a configuration file can also set; with `-c`, each one given is logged as an
 /// override. Long names, in the order they are reported.
-const FILE_OVERRIDABLE_FLAGS: [&str; 17] = [
+const FILE_OVERRIDABLE_FLAGS: [&str; 18] = [
     "host",
     "port",
     "noart",
     "maxcon",
     "max-client-memory",
+    "busy-poll",
     "nosave",
     "saveduration",
     "snapevery",
@@ -63,8 +65,9 @@ file. --snapevery and --snapkeep go together, as do --sslkey and --sslchain.
 section. --resp-port cannot go with TLS-only (--sslonly or [ssl] only).
 
 Configuration file (TOML: skyd 0.6's keys, and Stratus's own):
-    [server]    host, port (both required), noart, maxclient (or maxcon)
-                and max_client_memory (bytes, or a string such as \"512M\")
+    [server]    host, port (both required), noart, maxclient (or maxcon),
+                max_client_memory (bytes, or a string such as \"512M\") and
+                busy_poll_us (microseconds, 0 to {BUSY_POLL_MAX_MICROS}, default {busy_poll})
     [bgsave]    enabled (default true), every (seconds, default 120)
     [snapshot]  every (seconds, > 0), atmost (0 = keep all), failsafe
                 (default true)
@@ -80,7 +83,8 @@ SEC1, unencrypted) and -z/--sslchain its PEM certificate chain, the server's
 own certificate first. Together they add a TLS listener on port {DEFAULT_TLS_PORT} (or
 --sslport, or [ssl] port) beside the plain one; --sslonly serves TLS alone.
 Both files are checked before the server starts.
-"
+",
+        busy_poll = BUSY_POLL_DEFAULT.as_micros()
     );
     format!("{}{notes}", options().usage(brief))
 }
@@ -138,6 +142,17 @@ fn options() -> Options {
             format_size(MAX_CLIENT_MEMORY_CAP)
         ),
         "SIZE",
+    );
+    opts.optopt(
+        "",
+        "busy-poll",
+        &format!(
+            "After a turn of the event loop that had work, keep polling for the next event \
+             this many microseconds before sleeping: less latency, fewer wake-ups, more CPU \
+             (0 to {BUSY_POLL_MAX_MICROS}; default {}; 0 sleeps at once)",
+            BUSY_POLL_DEFAULT.as_micros()
+        ),
+        "MICROS",
     );
     opts.optflag(
         "",
@@ -259,6 +274,7 @@ pub(super) struct Flags {
     data_dir: Option<PathBuf>,
     max_query_bytes: Option<usize>,
     max_client_memory: Option<usize>,
+    busy_poll: Option<Duration>,
     journal: Option<JournalFsync>,
     /// `--sslport`.
     tls_port: Option<u16>,
@@ -368,6 +384,12 @@ fn validate_flags(matches: &Matches) -> Result<Flags, ConfigError> {
             "max-client-memory",
             &format!("a positive size in bytes, {SUFFIX_TEXT}"),
             |text| parse_size(text, usize::MAX),
+        )?,
+        busy_poll: parse_flag(
+            matches,
+            "busy-poll",
+            &format!("a whole number of microseconds from 0 to {BUSY_POLL_MAX_MICROS}"),
+            parse_busy_poll,
         )?,
         journal: parse_flag(
             matches,
@@ -483,6 +505,12 @@ fn port_flag(matches: &Matches, name: &str) -> Result<Option<u16>, ConfigError> 
     })
 }
 
+/// `--busy-poll`: whole microseconds, at most [`BUSY_POLL_MAX_MICROS`].
+fn parse_busy_poll(text: &str) -> Option<Duration> {
+    let micros = text.parse::<u64>().ok()?;
+    (micros <= BUSY_POLL_MAX_MICROS).then(|| Duration::from_micros(micros))
+}
+
 fn non_empty_path(text: &str) -> Option<PathBuf> {
     (!text.is_empty()).then(|| PathBuf::from(text))
 }
@@ -540,6 +568,9 @@ impl Flags {
         }
         if let Some(bytes) = self.max_client_memory {
             config.max_client_memory = bytes;
+        }
+        if let Some(busy_poll) = self.busy_poll {
+            config.busy_poll = busy_poll;
         }
         config.restore.clone_from(&self.restore);
         Ok(config)

@@ -38,6 +38,11 @@ pub const DATA_DIR_DEFAULT: &str = "data";
 pub const MAX_CLIENT_MEMORY_CAP: usize = GIB;
 /// The fsync mode of a journal enabled in the file without naming one.
 pub const JOURNAL_FSYNC_DEFAULT: JournalFsync = JournalFsync::EverySec;
+/// How long the event loop keeps polling for more work after a turn that had some, before it
+/// sleeps (`--busy-poll`, `[server] busy_poll_us`).
+pub const BUSY_POLL_DEFAULT: Duration = Duration::from_micros(20);
+/// The longest busy poll accepted, in microseconds.
+pub const BUSY_POLL_MAX_MICROS: u64 = 1000;
 
 /// Where Linux reports physical memory, as `MemTotal`.
 const MEMINFO_PATH: &str = "/proc/meminfo";
@@ -65,6 +70,9 @@ pub struct Config {
     /// Memory that all client connections together may hold, in bytes; always ≥ 1. Defaults to
     /// [`max_client_memory_default`].
     pub max_client_memory: usize,
+    /// After a turn of the event loop that had work, how long the loop keeps polling (without
+    /// sleeping) for the next event; zero sleeps at once. At most [`BUSY_POLL_MAX_MICROS`].
+    pub busy_poll: Duration,
     /// Interval between periodic BGSAVEs; `None` disables them (the shutdown save still runs).
     /// Never `Some(Duration::ZERO)`.
     pub bgsave: Option<Duration>,
@@ -206,6 +214,7 @@ impl Default for Config {
             data_dir: PathBuf::from(DATA_DIR_DEFAULT),
             max_query_bytes: MAX_QUERY_BYTES_DEFAULT,
             max_client_memory: max_client_memory_default(),
+            busy_poll: BUSY_POLL_DEFAULT,
             bgsave: Some(SAVE_INTERVAL_DEFAULT),
             snapshot: None,
             journal: None,

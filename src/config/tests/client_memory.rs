@@ -173,7 +173,7 @@ fn help_gives_the_default() {
         "                        Memory that all client connections together may hold,",
         "                        in bytes, with an optional K, M or G suffix (default:",
         "                        a quarter of physical memory, at most 1G)",
-        "                and max_client_memory (bytes, or a string such as \"512M\")",
+        "                max_client_memory (bytes, or a string such as \"512M\") and",
     ] {
         assert!(
             text.lines().any(|printed| printed == line),

@@ -13,6 +13,7 @@ fn defaults_without_flags() {
         data_dir: PathBuf::from("data"),
         max_query_bytes: 512 * 1024 * 1024,
         max_client_memory: max_client_memory_default(),
+        busy_poll: BUSY_POLL_DEFAULT,
         bgsave: Some(Duration::from_secs(120)),
         snapshot: None,
         journal: None,
@@ -47,7 +48,8 @@ fn every_flag_in_long_form() {
     let config = run(&words(
         "--host ::1 --port 7000 --noart --saveduration 30 --snapevery 3600 --snapkeep 4 \
          --stop-write-on-fail false --maxcon 10 --sslkey key.pem --sslchain chain.pem \
-         --sslonly --data-dir /srv/stratus --max-query-size 1M --restore 2026-01-01.snapshot",
+         --sslonly --data-dir /srv/stratus --max-query-size 1M --restore 2026-01-01.snapshot \
+         --busy-poll 50",
     ));
     assert_eq!(
         config,
@@ -59,6 +61,7 @@ fn every_flag_in_long_form() {
             data_dir: PathBuf::from("/srv/stratus"),
             max_query_bytes: 1024 * 1024,
             max_client_memory: max_client_memory_default(),
+            busy_poll: Duration::from_micros(50),
             bgsave: Some(Duration::from_secs(30)),
             snapshot: Some(SnapshotConfig {
                 every: Duration::from_secs(3600),
@@ -338,7 +341,7 @@ fn usage_lists_every_flag_with_its_default() {
         "        --help          Print this help and exit",
         "        --version       Print the version and exit",
         "Flags override the values of a configuration file given with -c; a setting",
-        "    [server]    host, port (both required), noart, maxclient (or maxcon)",
+        "    [server]    host, port (both required), noart, maxclient (or maxcon),",
     ] {
         assert!(
             text.lines().any(|printed| printed == line),

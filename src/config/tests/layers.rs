@@ -36,7 +36,7 @@ port = 3000
         &words(
             "-c test.toml -p 7000 --noart --maxcon 20 -S 30 --snapevery 60 --snapkeep 2 \
              -k flag-key.pem -z flag-chain.pem --sslonly --data-dir /srv/data \
-             --max-query-size 2k -r old.snapshot",
+             --max-query-size 2k -r old.snapshot --busy-poll 0",
         ),
         text,
     );
@@ -50,6 +50,7 @@ port = 3000
             data_dir: PathBuf::from("/srv/data"),
             max_query_bytes: 2048,
             max_client_memory: max_client_memory_default(),
+            busy_poll: Duration::ZERO,
             bgsave: Some(Duration::from_secs(30)),
             // Flags name no failsafe and no TLS port, so the file's values stay.
             snapshot: Some(SnapshotConfig {

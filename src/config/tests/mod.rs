@@ -1,9 +1,10 @@
 //! Unit tests of the configuration, one file per concern: `flags` (the command line alone),
 //! `file` (a configuration file alone), `layers` (flags laid over a file), `logging` (what is
-//! logged on the way), and one file per Stratus setting (`client_memory`, `journal`,
-//! `listeners`). The helpers run the real entry points, with the file's text given directly,
-//! so that no test needs a file on disk unless it tests reading one.
+//! logged on the way), and one file per Stratus setting (`busy_poll`, `client_memory`,
+//! `journal`, `listeners`). The helpers run the real entry points, with the file's text given
+//! directly, so that no test needs a file on disk unless it tests reading one.
 
+mod busy_poll;
 mod client_memory;
 mod file;
 mod flags;
