@@ -87,6 +87,17 @@ fn words(line: &str) -> Vec<&str> {
     line.split(' ').collect()
 }
 
+/// Asserts that `--help` prints each of `lines` as a whole line.
+fn assert_usage_has_lines(lines: &[&str]) {
+    let text = usage();
+    for line in lines {
+        assert!(
+            text.lines().any(|printed| printed == *line),
+            "missing line {line:?} in\n{text}"
+        );
+    }
+}
+
 const MINIMAL_FILE: &str = "[server]\nhost = \"127.0.0.1\"\nport = 2003\n";
 
 /// Runs `action` and returns what it logged on this thread, as "LEVEL message" lines.
