@@ -13,6 +13,8 @@ pub mod format;
 mod history;
 mod job;
 pub mod journal;
+#[cfg(test)]
+mod layout_doc;
 pub mod legacy;
 pub mod load;
 pub mod lock;

@@ -483,6 +483,19 @@ impl std::fmt::Debug for Table {
 }
 
 #[cfg(test)]
+impl Table {
+    /// Every entry as owned bytes, sorted: what two tables are compared by in tests.
+    pub(crate) fn sorted_entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut entries: Vec<_> = self
+            .iter()
+            .map(|(key, value)| (key.to_vec(), value.to_vec()))
+            .collect();
+        entries.sort();
+        entries
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -579,15 +592,6 @@ mod tests {
         assert!(table.remove(b"k").is_none());
     }
 
-    fn sorted(table: &Table) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut entries: Vec<_> = table
-            .iter()
-            .map(|(key, value)| (key.to_vec(), value.to_vec()))
-            .collect();
-        entries.sort();
-        entries
-    }
-
     /// Applies a change log's effects the way journal replay does.
     fn replay(table: &mut Table, body: &[u8], records: u32) {
         let u32_at = |at: usize| u32::from_le_bytes(body[at..at + 4].try_into().unwrap()) as usize;
@@ -633,7 +637,7 @@ mod tests {
             (state >> 16) % below
         };
         for batch in 0..300 {
-            let before = sorted(&table);
+            let before = table.sorted_entries();
             let (payload_before, changes_before) = (table.payload_bytes(), table.changes());
             let mut replica = Table::new();
             for (key, value) in &before {
@@ -664,20 +668,28 @@ mod tests {
             let log = table.change_log().expect("attached");
             let (body, records) = log.effects();
             replay(&mut replica, body, records);
-            assert_eq!(sorted(&replica), sorted(&table), "batch {batch} replayed");
+            assert_eq!(
+                replica.sorted_entries(),
+                table.sorted_entries(),
+                "batch {batch} replayed"
+            );
             assert_eq!(replica.payload_bytes(), table.payload_bytes());
             let roll_back = next(3) == 0;
             if roll_back && undoable == Undoable::Yes {
                 let changed = !table.change_log().expect("attached").is_empty();
                 table.roll_back_changes();
-                assert_eq!(sorted(&table), before, "batch {batch} rolled back");
+                assert_eq!(table.sorted_entries(), before, "batch {batch} rolled back");
                 assert_eq!(table.payload_bytes(), payload_before);
                 assert!(table.changes() >= changes_before + u64::from(changed));
             } else if roll_back {
-                let after = sorted(&table);
+                let after = table.sorted_entries();
                 let changes = table.changes();
                 table.roll_back_changes();
-                assert_eq!(sorted(&table), after, "batch {batch}: nothing to undo with");
+                assert_eq!(
+                    table.sorted_entries(),
+                    after,
+                    "batch {batch}: nothing to undo with"
+                );
                 assert_eq!(table.changes(), changes);
             } else {
                 table.commit_changes();

@@ -2,6 +2,7 @@
 //! the table at the top of `format.rs`, round trips, and every fault with its offset.
 
 use super::*;
+use crate::persist::layout_doc::documented_fields;
 
 fn sample() -> Table {
     let mut table = Table::new();
@@ -10,15 +11,6 @@ fn sample() -> Table {
     table.insert_new(b"empty value", b"");
     table.insert_new(b"\x00\xff", &[0xab; 300]);
     table
-}
-
-fn sorted_entries(table: &Table) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut entries: Vec<_> = table
-        .iter()
-        .map(|(key, value)| (key.to_vec(), value.to_vec()))
-        .collect();
-    entries.sort();
-    entries
 }
 
 /// `table` as a version 1 file, as the encoder of that version wrote it.
@@ -46,21 +38,8 @@ fn resealed(bytes: &[u8], header_crc: usize, edit: impl Fn(&mut Vec<u8>)) -> Vec
 
 #[test]
 fn the_documented_table_is_the_layout() {
-    let source = include_str!("../format.rs");
-    let table: Vec<(usize, usize, &str)> = source
-        .lines()
-        .filter_map(|line| line.strip_prefix("//!"))
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            let offset = words.next()?.parse().ok()?;
-            let size = words.next()?;
-            let name = words.next()?;
-            let size = if size == "…" { 0 } else { size.parse().ok()? };
-            Some((offset, size, name))
-        })
-        .collect();
     assert_eq!(
-        table,
+        documented_fields(include_str!("../format.rs")),
         [
             (MAGIC_OFFSET, MAGIC.len(), "MAGIC"),
             (VERSION_OFFSET, 4, "VERSION"),
@@ -84,7 +63,7 @@ fn round_trip_keeps_every_entry() {
     assert_eq!(bytes.len() as u64, encoded_len(&table));
     assert_eq!(bytes.len(), 48 + 4 * 8 + 1 + 3 + 9 + 11 + 2 + 300);
     let decoded = decode(&bytes).unwrap();
-    assert_eq!(sorted_entries(&decoded), sorted_entries(&table));
+    assert_eq!(decoded.sorted_entries(), table.sorted_entries());
     assert_eq!(decoded.payload_bytes(), table.payload_bytes());
 }
 
@@ -94,7 +73,7 @@ fn the_journal_segment_round_trips() {
     for segment in [0, 1, 7, u64::MAX] {
         let file = decode_file(&encode_to_vec_with(&table, segment)).unwrap();
         assert_eq!((file.version, file.journal_segment), (VERSION, segment));
-        assert_eq!(sorted_entries(&file.table), sorted_entries(&table));
+        assert_eq!(file.table.sorted_entries(), table.sorted_entries());
     }
     assert_eq!(
         decode_file(&encode_to_vec(&table)).unwrap().journal_segment,
@@ -112,10 +91,10 @@ fn a_version_1_file_decodes_tied_to_no_journal() {
     assert_eq!(bytes.len() as u64, encoded_len(&table) - 8);
     let file = decode_file(&bytes).unwrap();
     assert_eq!((file.version, file.journal_segment), (VERSION_1, 0));
-    assert_eq!(sorted_entries(&file.table), sorted_entries(&table));
+    assert_eq!(file.table.sorted_entries(), table.sorted_entries());
     assert_eq!(
-        sorted_entries(&decode(&bytes).unwrap()),
-        sorted_entries(&table)
+        decode(&bytes).unwrap().sorted_entries(),
+        table.sorted_entries()
     );
 }
 
@@ -173,8 +152,8 @@ fn the_version_1_layout_is_the_documented_one() {
     assert_eq!(&bytes[32..36], &crc32fast::hash(&bytes[40..]).to_le_bytes());
     assert_eq!(&bytes[36..40], &crc32fast::hash(&bytes[..36]).to_le_bytes());
     assert_eq!(
-        sorted_entries(&decode(&bytes).unwrap()),
-        sorted_entries(&table)
+        decode(&bytes).unwrap().sorted_entries(),
+        table.sorted_entries()
     );
 }
 

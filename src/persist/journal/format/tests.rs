@@ -2,6 +2,7 @@
 //! top of `format.rs`, records, and how a scan tells good frames, torn tails and corruption.
 
 use super::*;
+use crate::persist::layout_doc::documented_fields;
 
 /// A body holding `records`, made with the builders.
 fn body_of(records: &[Record<'_>]) -> Vec<u8> {
@@ -68,23 +69,8 @@ fn resealed(bytes: &[u8], edit: impl Fn(&mut [u8])) -> Vec<u8> {
 #[test]
 fn the_documented_tables_are_the_layout() {
     let source = include_str!("../format.rs");
-    let doc: Vec<&str> = source
-        .lines()
-        .filter_map(|line| line.strip_prefix("//!"))
-        .collect();
-    let fields: Vec<(usize, usize, &str)> = doc
-        .iter()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            let offset = words.next()?.parse().ok()?;
-            let size = words.next()?;
-            let name = words.next()?;
-            let size = if size == "…" { 0 } else { size.parse().ok()? };
-            Some((offset, size, name))
-        })
-        .collect();
     assert_eq!(
-        fields,
+        documented_fields(source),
         [
             (MAGIC_OFFSET, MAGIC.len(), "MAGIC"),
             (VERSION_OFFSET, 4, "VERSION"),
@@ -101,8 +87,9 @@ fn the_documented_tables_are_the_layout() {
             (FRAME_HEADER_LEN, 0, "body"),
         ]
     );
-    let tags: Vec<(String, &str)> = doc
-        .iter()
+    let tags: Vec<(String, &str)> = source
+        .lines()
+        .filter_map(|line| line.strip_prefix("//!"))
         .filter_map(|line| {
             let mut words = line.split_whitespace();
             let tag = words.next()?.strip_prefix("0x")?;
