@@ -1,15 +1,17 @@
 """What the benchmark scripts (compare.py, journal.py, tls.py, resp.py) share: where the
-binaries are and how a run starts.
+binaries are, how a run starts, how long a test is made, and where the raw results go.
 
 Each script is run from the repository root as `python3 bench/<script>.py`; Python puts this
 directory on the import path, so `import harness` finds this file.
 """
 import argparse
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The release build of this checkout; --bin-dir names another.
@@ -38,3 +40,23 @@ def start(doc, tools, add_flags=None):
     subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "stratus",
                     "-p", "stratus-bench"], cwd=ROOT, check=True)
     return options, RELEASE_BIN
+
+
+def calibrate(trial, seconds, first=3000, least=200):
+    """The request count for a test of about `seconds`: `trial(count)` runs the test (or the
+    tests of one run) with `count` requests and returns their results; the count doubles, or
+    grows to 0.3 s at the rate seen, until the slowest test lasts 0.2 s, and then that test's
+    rate sets it (at least `least`)."""
+    count = first
+    while True:
+        slowest = min(trial(count), key=lambda test: test["rps"])
+        if slowest["elapsed_s"] >= 0.2 or count >= 20_000_000:
+            return max(least, int(slowest["rps"] * seconds))
+        count = max(count * 2, int(slowest["rps"] * 0.3))
+
+
+def save_results(work, results, began):
+    """Records the run's wall time in `results` and writes them to `work`/results.json."""
+    results["elapsed_s"] = time.time() - began
+    with open(f"{work}/results.json", "w") as file:
+        json.dump(results, file, indent=2)

@@ -366,12 +366,8 @@ def set_args(clients, pipeline):
 
 def calibrate(server, args, seconds):
     """Requests for a test of about `seconds` on this server, from short trial runs."""
-    count = 300 if server.mode == "always" else 3000
-    while True:
-        test = bench(server, args + ["-n", str(count)])[0]
-        if test["elapsed_s"] >= 0.2 or count >= 20_000_000:
-            return max(200, int(test["rps"] * seconds))
-        count = max(count * 2, int(test["rps"] * 0.3))
+    return harness.calibrate(lambda count: bench(server, args + ["-n", str(count)]), seconds,
+                             first=300 if server.mode == "always" else 3000)
 
 
 def run_test(server, args, phase):
@@ -581,9 +577,7 @@ def main():
             results["restart"].append(row)
             print(f"round {round_index + 1} restart {name:24} {row['restart_s'] * 1000:8.1f} ms"
                   f"  files {row['files']}", flush=True)
-    results["elapsed_s"] = time.time() - began
-    with open(f"{WORK}/results.json", "w") as file:
-        json.dump(results, file, indent=2)
+    harness.save_results(WORK, results, began)
     report(results, [c[0] for c in configs])
 
 

@@ -205,13 +205,7 @@ def run(target, args, count):
 
 
 def calibrate(target, args, seconds):
-    count = 3000
-    while True:
-        tests = run(target, args, count)
-        slowest = min(tests, key=lambda test: test["rps"])
-        if slowest["elapsed_s"] >= 0.2 or count >= 20_000_000:
-            return max(1000, int(slowest["rps"] * seconds))
-        count = max(count * 2, int(slowest["rps"] * 0.3))
+    return harness.calibrate(lambda count: run(target, args, count), seconds, least=1000)
 
 
 def cpu_seconds(process):
@@ -289,9 +283,7 @@ def main():
                               f"p99 {test['p99_ms']:.3f} ms  cores: {cpu}", flush=True)
     finally:
         stop_all(processes)
-    results["elapsed_s"] = time.time() - began
-    with open(f"{WORK}/results.json", "w") as file:
-        json.dump(results, file, indent=2)
+    harness.save_results(WORK, results, began)
     report(results, [label for label, _ in configs])
 
 

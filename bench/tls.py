@@ -161,14 +161,9 @@ def calibrate(endpoint, args, seconds):
     """Requests for a run whose every test lasts about `seconds`, from short trial runs; at
     most 8,000 new connections per connect test (the ephemeral ports, see endpoints_for)."""
     connect = "connect" in args
-    count = 500 if connect else 3000
-    while True:
-        tests = bench(endpoint, args + ["-n", str(count)])
-        slowest = min(tests, key=lambda test: test["rps"])
-        if slowest["elapsed_s"] >= 0.2 or count >= 20_000_000:
-            count = max(200, int(slowest["rps"] * seconds))
-            return min(count, 8000) if connect else count
-        count = max(count * 2, int(slowest["rps"] * 0.3))
+    count = harness.calibrate(lambda count: bench(endpoint, args + ["-n", str(count)]), seconds,
+                              first=500 if connect else 3000)
+    return min(count, 8000) if connect else count
 
 
 def median(values):
@@ -220,9 +215,7 @@ def main():
     finally:
         stop(stratus)
         stop(redis)
-    results["elapsed_s"] = time.time() - began
-    with open(f"{WORK}/results.json", "w") as file:
-        json.dump(results, file, indent=2)
+    harness.save_results(WORK, results, began)
     report(results, [label for label, _ in configs])
 
 
